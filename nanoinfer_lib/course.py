@@ -52,3 +52,7 @@ def setup(seed: int = 0) -> torch.device:
     print(f"device: {device} ({name}), torch threads: {torch.get_num_threads()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, colab: {IN_COLAB}")
     return device
+
+
+# What the notebooks' first cell installs on Colab (and nowhere else): the course from its repository.
+COLAB_INSTALL = "nanoinfer_lib @ git+https://github.com/nanoinfer/nanoinfer.git"
