@@ -1,13 +1,8 @@
 import pytest
 import torch
 
-from nanoinfer_lib import GPT, GPTConfig
-
-
-def tiny_config(**kw) -> GPTConfig:
-    cfg = dict(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
-    cfg.update(kw)
-    return GPTConfig(**cfg)
+from _helpers import tiny_config
+from nanoinfer_lib import GPT
 
 
 @pytest.fixture

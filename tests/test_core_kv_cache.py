@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from nanoinfer_lib import KVCache
-from conftest import tiny_config
+from _helpers import tiny_config
 
 
 def test_preallocated_shapes_and_exact_nbytes():

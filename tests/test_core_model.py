@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from nanoinfer_lib import GPT, GPTConfig, KVCache
-from conftest import tiny_config
+from _helpers import tiny_config
 
 
 def test_forward_shapes(tiny_model):

@@ -7,7 +7,7 @@ import torch
 import nanoinfer_lib
 from nanoinfer_lib import GPT, Tokenizer, load_checkpoint, load_model, save_checkpoint
 from nanoinfer_lib.tokenizer import BUNDLED_TOKENIZER
-from conftest import tiny_config
+from _helpers import tiny_config
 
 TEXT = "ROMEO.\nBut soft, what light through yonder window breaks?\n\n"
 
