@@ -48,12 +48,43 @@ class GPTConfig:
         return asdict(self)
 
 
+class Linear(nn.Linear):
+    """``nn.Linear`` (y = x W^T + b, W stored (out, in)) with a faster CPU path for one-row decoding.
+
+    A decode step at batch 1 multiplies one row of activations by every weight matrix, so it costs
+    about the time to stream the weights from memory, and that depends on how the BLAS library walks
+    W. Measured with one thread on the course's CPU (``python -m nanoinfer_lib.benchmark vs-hf``
+    with and without ``--plain-linear``), one row streams fastest through a transposed (in, out)
+    copy of W. Results are the same up to float rounding; set ``Linear.fast_cpu_decode = False`` to
+    compare. The transposed copy costs memory (a second copy of each weight, made on first use and
+    remade if the weight changes); GPUs, batches of rows and training use plain ``nn.Linear``.
+    """
+    fast_cpu_decode = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (not self.fast_cpu_decode or x.device.type != "cpu" or x.numel() != self.in_features
+                or torch.is_grad_enabled()):
+            return super().forward(x)
+        y = x.reshape(1, self.in_features) @ self.weight_t()               # (1, out): reads W^T row by row
+        if self.bias is not None:
+            y = y + self.bias
+        return y.view(*x.shape[:-1], self.out_features)
+
+    def weight_t(self) -> torch.Tensor:
+        """W^T (in, out), contiguous; cached until the weight changes (in place or replaced)."""
+        key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype)
+        if getattr(self, "_weight_t_key", None) != key:
+            self._weight_t = self.weight.detach().t().contiguous()
+            self._weight_t_key = key
+        return self._weight_t
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, layer_idx: int):
         super().__init__()
         self.n_head, self.head_dim, self.layer_idx = config.n_head, config.head_dim, layer_idx
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
+        self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
@@ -78,19 +109,20 @@ class CausalSelfAttention(nn.Module):
         else:                           # several new tokens after a cache: query i sees keys <= past + i
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        y = y.transpose(1, 2).reshape(B, T, C)                            # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        y = self.c_proj(y.transpose(1, 2).reshape(B, T, C))               # (B, T, C)
+        return self.resid_dropout(y) if self.training else y              # dropout only while training
 
 
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))  # GPT-2's GELU
+        x = self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))      # GPT-2's GELU
+        return self.dropout(x) if self.training else x
 
 
 class Block(nn.Module):
@@ -117,7 +149,7 @@ class GPT(nn.Module):
             h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
             ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
         ))
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight          # tied embeddings, as GPT-2
         self.apply(self._init_weights)
         for name, p in self.named_parameters():                    # GPT-2's scaled residual init
@@ -174,7 +206,9 @@ class GPT(nn.Module):
             pos = torch.arange(past, past + T, device=idx.device)        # (T,)
         else:
             pos = position_ids                                              # (B, T)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)         # (B, T, C)
+        if self.training:
+            x = self.transformer.drop(x)
         attn_mask = None
         if attention_mask is not None:
             attn_mask = self._padding_mask(attention_mask, past, T)       # (B, 1, T, S)

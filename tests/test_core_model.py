@@ -74,3 +74,27 @@ def test_padding_mask_and_positions_match_unpadded(tiny_model):
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     out = tiny_model(padded, attention_mask=mask, position_ids=pos)[:, 3:]
     assert (out - tiny_model(ids)).abs().max().item() < 1e-5
+
+
+def test_fast_cpu_linear_matches_nn_linear_and_follows_weight_changes():
+    """model.Linear's one-row path multiplies by a cached W^T: same numbers as nn.Linear, and the cache
+    must notice in-place updates and replaced weights (else decoding would use stale weights)."""
+    from nanoinfer_lib.model import Linear
+    torch.manual_seed(0)
+    fast, plain = Linear(32, 48), torch.nn.Linear(32, 48)
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(1, 1, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x))
+        assert fast(x).shape == (1, 1, 48)
+        fast.weight.mul_(2.0)                                   # in place
+        plain.weight.mul_(2.0)
+        torch.testing.assert_close(fast(x), plain(x))
+        fast.weight = torch.nn.Parameter(torch.randn(48, 32))   # replaced
+        plain.weight = torch.nn.Parameter(fast.weight.detach().clone())
+        torch.testing.assert_close(fast(x), plain(x))
+        rows = torch.randn(3, 32)                               # several rows: the plain path
+        torch.testing.assert_close(fast(rows), plain(rows))
+    y = fast(x)                                                 # with gradients: the plain path, differentiable
+    y.sum().backward()
+    assert fast.weight.grad is not None
