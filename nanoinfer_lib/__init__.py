@@ -2,15 +2,27 @@
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .generation import generate, generate_batch
 from .kv_cache import KVCache
+from .metrics import compute_metrics, corpus_bleu, perplexity, rouge_l, sentence_bleu
 from .model import GPT, GPTConfig
 from .sampling import (apply_repetition_penalty, apply_temperature, min_p_filter, sample_next_token,
                        top_k_filter, top_p_filter)
 from .tokenizer import Tokenizer
+from .widgets import SamplingExplorer, explore_sampling, sampling_explorer
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # imported on first use, so that `python -m nanoinfer_lib.benchmark` does not load that module twice
+    if name == "benchmark_model":
+        from .benchmark import benchmark_model
+        return benchmark_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "GPT", "GPTConfig", "KVCache", "Tokenizer", "load_checkpoint", "load_model", "save_checkpoint",
     "generate", "generate_batch", "sample_next_token", "apply_repetition_penalty", "apply_temperature",
-    "top_k_filter", "top_p_filter", "min_p_filter",
+    "top_k_filter", "top_p_filter", "min_p_filter", "benchmark_model",
+    "compute_metrics", "perplexity", "corpus_bleu", "sentence_bleu", "rouge_l",
+    "SamplingExplorer", "explore_sampling", "sampling_explorer",
 ]

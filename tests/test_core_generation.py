@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from nanoinfer_lib import generate, generate_batch
+from _helpers import CharTokenizer
 
 
 def naive_greedy(model, ids, n):
@@ -117,17 +118,6 @@ def test_bad_prompts(tiny_model, ids, exc):
 def test_model_must_be_a_gpt():
     with pytest.raises(TypeError, match="model"):
         generate(torch.nn.Linear(2, 2), torch.tensor([[1]]))
-
-
-class CharTokenizer:
-    """A stand-in tokenizer for the tiny model: characters a..z -> 1..26, eot 0."""
-    eot_token = 0
-
-    def encode(self, text):
-        return [ord(c) - 96 for c in text]
-
-    def decode(self, ids):
-        return "".join(chr(i + 96) if i > 0 else "|" for i in ids)
 
 
 def test_generate_batch_greedy_equals_single_prompts(tiny_model):
