@@ -1,0 +1,286 @@
+"""The sampling explorers driven without a browser: set slider values from code and check what they show.
+
+A stand-in model with a hand-made distribution gives hand-computed answers; the bundled model checks
+that the explorer agrees with ``nanoinfer_lib.sampling`` and ``generate`` on real logits.
+"""
+import html
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from nanoinfer_lib import generate
+from nanoinfer_lib.sampling import apply_repetition_penalty, process_logits
+from nanoinfer_lib.widgets import (ExplorerResult, SamplingExplorer, explore_sampling, interact_sampling,
+                                   sampling_explorer)
+
+PROBS = [0.2, 0.4, 0.1, 0.3]          # by token id: 'a' 0.2, 'b' 0.4, 'c' 0.1, 'd' 0.3
+
+
+class FakeModel:
+    """Always predicts PROBS, whatever the context (enough for the explorer's distribution panel)."""
+
+    def __init__(self, probs=PROBS):
+        self.logits = torch.tensor(probs).log()
+        self.config = SimpleNamespace(vocab_size=len(probs), block_size=8)
+        self.device = torch.device("cpu")
+
+    def __call__(self, idx, last_only=False):
+        return self.logits.expand(idx.shape[0], 1, -1)        # (B, 1, V)
+
+
+class FakeTokenizer:
+    def encode(self, text, return_tensors=None):
+        ids = [ord(c) - ord("a") for c in text]
+        return torch.tensor([ids], dtype=torch.long).reshape(1, -1) if return_tensors == "pt" else ids
+
+    def decode(self, ids):
+        return "".join(chr(ord("a") + int(i)) for i in ids)
+
+
+def kept_tokens(w):
+    return {tok for tok, k in zip(w.result.tokens, w.result.kept) if k}
+
+
+@pytest.fixture
+def fake():
+    return SamplingExplorer(FakeModel(), FakeTokenizer(), prompt="a", max_new_tokens=0, n_show=4)
+
+
+def test_rows_are_most_likely_first_and_everything_kept_by_default(fake):
+    r = fake.result
+    assert r.tokens == ["b", "d", "a", "c"]
+    assert r.model_probs == pytest.approx([0.4, 0.3, 0.2, 0.1])
+    assert r.final_probs == pytest.approx([0.4, 0.3, 0.2, 0.1])
+    assert r.n_kept == 4 and all(r.kept) and r.kept_mass == pytest.approx(1.0)
+    assert fake.summary.value.startswith("<b>kept 4 of 4 tokens (100.0% of the probability)")
+
+
+@pytest.mark.parametrize("slider, value, want", [
+    ("top_p", 0.6, {"b", "d"}),            # 0.4 < 0.6, 0.4 + 0.3 >= 0.6: the crossing token is kept
+    ("top_p", 0.4, {"b"}),                 # the top token alone already has 0.4
+    ("top_p", 0.0, {"b"}),                 # at least one token survives
+    ("top_p", 1.0, {"a", "b", "c", "d"}),  # 1.0 = off
+    ("top_p", 0.95, {"a", "b", "c", "d"}),
+    ("top_k", 1, {"b"}),
+    ("top_k", 3, {"b", "d", "a"}),
+    ("top_k", 4, {"a", "b", "c", "d"}),    # k >= vocabulary: no-op (the slider's maximum)
+    ("top_k", 0, {"a", "b", "c", "d"}),    # 0 = off
+    ("min_p", 0.45, {"b", "d", "a"}),      # keep p >= 0.45 * 0.4 = 0.18
+    ("min_p", 0.6, {"b", "d"}),            # keep p >= 0.24
+    ("min_p", 1.0, {"b"}),
+    ("temperature", 0.0, {"b"}),           # greedy
+])
+def test_each_slider_keeps_the_hand_computed_set(fake, slider, value, want):
+    getattr(fake, slider).value = value
+    assert kept_tokens(fake) == want
+    assert fake.result.n_kept == len(want)
+    assert f"kept {len(want)} of 4 tokens" in fake.summary.value
+    kept_p = sum(p for p, t in zip(PROBS, "abcd") if t in want)
+    if slider != "temperature":
+        assert fake.result.kept_mass == pytest.approx(kept_p)
+        want_final = [p / kept_p if k else 0.0 for p, k in zip(fake.result.model_probs, fake.result.kept)]
+        assert fake.result.final_probs == pytest.approx(want_final)
+    assert fake.chart.value.count('class="kept"') == len(want)
+    assert fake.chart.value.count('class="removed"') == 4 - len(want)
+
+
+def test_temperature_reshapes_the_shown_distribution(fake):
+    fake.temperature.value = 0.5                        # p ** 2, renormalised
+    sq = [p * p for p in (0.4, 0.3, 0.2, 0.1)]
+    assert fake.result.scaled_probs == pytest.approx([x / sum(sq) for x in sq])
+    fake.temperature.value = 2.0                        # sqrt(p), renormalised
+    rt = [math.sqrt(p) for p in (0.4, 0.3, 0.2, 0.1)]
+    assert fake.result.scaled_probs == pytest.approx([x / sum(rt) for x in rt])
+    fake.temperature.value = 0.0
+    assert fake.result.scaled_probs == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    assert "(greedy)" in fake.summary.value
+
+
+def test_filters_combine_in_order(fake):
+    fake.top_k.value = 3                                 # b d a
+    fake.top_p.value = 0.5                               # of the original distribution: b d
+    assert kept_tokens(fake) == {"b", "d"}
+    fake.min_p.value = 0.8                               # p >= 0.32: b
+    assert kept_tokens(fake) == {"b"}
+
+
+def test_repetition_penalty_uses_the_prompt(fake):
+    fake.prompt.value = "b"                              # 'b' (id 1) is in the prompt
+    fake.repetition_penalty.value = 2.0                  # log 0.4 < 0: multiplied -> 0.4 ** 2 = 0.16
+    w = [0.2, 0.16, 0.1, 0.3]
+    assert fake.result.tokens == ["d", "a", "b", "c"]
+    assert fake.result.scaled_probs == pytest.approx(sorted([x / sum(w) for x in w], reverse=True))
+    assert "repetition penalty 2.00" in fake.summary.value
+
+
+def test_sliders_extremes_never_fail(fake):
+    for w in (fake.temperature, fake.top_k, fake.top_p, fake.min_p, fake.repetition_penalty):
+        for v in (w.min, w.max, w.min):
+            w.value = v
+            assert fake.error is None and fake.result is not None
+    assert fake.top_k.max == 4                           # top-k reaches the vocabulary size
+
+
+def test_empty_prompt_shows_a_message_and_recovers(fake):
+    fake.prompt.value = ""
+    assert fake.error is not None and "prompt" in fake.summary.value and fake.chart.value == ""
+    fake.prompt.value = "ab"
+    assert fake.error is None and fake.summary.value.startswith("<b>kept 4 of 4")
+
+
+def test_every_control_has_a_description(fake):
+    descriptions = [w.description for w in fake.controls]
+    assert descriptions == ["prompt", "temperature", "top-k", "top-p", "min-p", "repetition penalty", "seed",
+                            "new tokens"]
+    assert all(w.continuous_update is False for w in fake.controls if hasattr(w, "continuous_update"))
+
+
+def test_display_bundle_has_the_widget_and_a_text_fallback(fake):
+    bundle = fake._bundle()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == fake.model_id
+    assert bundle["text/plain"] == fake.result.as_text()
+    assert bundle["text/plain"].startswith("kept 4 of 4 tokens")
+
+
+@pytest.mark.parametrize("kwargs, exc, name", [
+    (dict(top_p=1.5), ValueError, "top_p"), (dict(temperature=-1.0), ValueError, "temperature"),
+    (dict(top_k=-2), ValueError, "top_k"), (dict(min_p=2.0), ValueError, "min_p"),
+    (dict(repetition_penalty=0.0), ValueError, "repetition_penalty"), (dict(seed="x"), TypeError, "seed"),
+    (dict(n_show=0), ValueError, "n_show"), (dict(max_new_tokens=-1), ValueError, "max_new_tokens"),
+])
+def test_bad_arguments_name_themselves(kwargs, exc, name):
+    with pytest.raises(exc, match=name):
+        explore_sampling(FakeModel(), FakeTokenizer(), "a", **{"max_new_tokens": 0, **kwargs})
+
+
+# ---- on the bundled model ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def real(bundled):
+    model, tokenizer = bundled
+    return SamplingExplorer(model, tokenizer, prompt="ROMEO:\nWhat light", max_new_tokens=8, n_show=10)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(temperature=1.0, top_k=0, top_p=0.9, min_p=0.0), dict(temperature=0.7, top_k=40, top_p=1.0, min_p=0.0),
+    dict(temperature=1.3, top_k=0, top_p=1.0, min_p=0.05), dict(temperature=0.5, top_k=100, top_p=0.8, min_p=0.02),
+    dict(temperature=1.0, top_k=2048, top_p=1.0, min_p=0.0), dict(temperature=1.0, top_k=0, top_p=0.0, min_p=0.0),
+])
+def test_kept_set_and_text_match_the_library(real, bundled, settings):
+    model, tokenizer = bundled
+    for name, value in settings.items():
+        getattr(real, name).value = value
+    r = real.result
+    ids = tokenizer.encode(real.prompt.value, return_tensors="pt")
+    with torch.inference_mode():
+        logits = model(ids)[0, -1]
+    final = process_logits(apply_repetition_penalty(logits, ids[0], real.repetition_penalty.value), **settings)
+    want = set(torch.isfinite(final).nonzero().flatten().tolist())
+    assert set(r.kept_ids) == want and r.n_kept == len(want)
+    assert f"kept {len(want)} of 2048 tokens" in real.summary.value
+    probs = torch.softmax(final, -1)
+    assert r.final_probs == pytest.approx(probs[r.token_ids].tolist(), abs=1e-5)   # two matmul paths, float rounding
+    out = generate(model, ids, max_new_tokens=8, seed=real.seed.value, **settings)
+    assert r.continuation == tokenizer.decode(out[0, ids.shape[1]:])
+    assert html.escape(r.continuation) in real.text.value
+
+
+def test_moving_a_slider_changes_what_is_shown(real):
+    real.temperature.value, real.top_k.value, real.top_p.value, real.min_p.value = 1.0, 0, 1.0, 0.0
+    before = (real.summary.value, real.chart.value)
+    real.top_p.value = 0.5
+    assert real.summary.value != before[0] and real.chart.value != before[1]
+    assert real.result.n_kept < 2048
+
+
+def test_edge_values_on_real_logits(real, bundled):
+    model, tokenizer = bundled
+    real.top_k.value, real.top_p.value, real.min_p.value = 0, 1.0, 0.0
+    real.temperature.value = 1.0
+    assert real.result.n_kept == 2048                          # nothing filtered
+    real.top_k.value = real.top_k.max                          # k = vocabulary: still everything
+    assert real.top_k.max == 2048 and real.result.n_kept == 2048
+    real.top_k.value = 0
+    real.temperature.value = 0.0                               # greedy: one token, the greedy text
+    ids = tokenizer.encode(real.prompt.value, return_tensors="pt")
+    greedy = generate(model, ids, max_new_tokens=8, temperature=0)
+    assert real.result.n_kept == 1 and real.result.kept[0]
+    assert real.result.continuation == tokenizer.decode(greedy[0, ids.shape[1]:])
+    real.temperature.value = 1.0
+    real.top_p.value = 0.0                                     # top-p 0: the top token only
+    assert real.result.n_kept == 1 and real.result.kept_ids == [real.result.token_ids[0]]
+    real.top_p.value = 1.0
+
+
+def test_real_sliders_extremes(real):
+    for w in real.controls[1:]:
+        for v in (w.min, w.max, w.value):
+            w.value = v
+            assert real.error is None
+    assert real.max_new_tokens.max == 100 and len(real.result.continuation) > 0
+
+
+def test_seed_makes_the_continuation_reproducible(real):
+    real.temperature.value, real.top_k.value, real.top_p.value, real.min_p.value = 1.0, 0, 1.0, 0.0
+    texts = {}
+    for seed in (0, 1, 2, 3, 0):
+        real.seed.value = seed
+        texts.setdefault(seed, real.result.continuation)
+        assert texts[seed] == real.result.continuation       # the same seed, the same text
+    assert len(set(texts.values())) > 1                      # different seeds, different texts
+    real.seed.value = 0
+
+
+def test_changing_the_prompt_recomputes(real, bundled):
+    model, tokenizer = bundled
+    real.prompt.value = "JULIET:\nO Romeo"
+    fresh = explore_sampling(model, tokenizer, "JULIET:\nO Romeo", max_new_tokens=8, n_show=10,
+                             **{k: getattr(real, k).value for k in ("temperature", "top_k", "top_p", "min_p", "seed")})
+    assert real.result.model_probs == pytest.approx(fresh.model_probs)
+    assert real.result.continuation == fresh.continuation
+    real.prompt.value = "ROMEO:\nWhat light"
+
+
+def test_interact_version(bundled):
+    model, tokenizer = bundled
+    w = interact_sampling(model, tokenizer, prompt="ROMEO:\n", max_new_tokens=4)
+    temperature, top_k, top_p, min_p = w.children[:4]
+    assert [c.description for c in w.children[:4]] == ["temperature", "top-k", "top-p", "min-p"]
+    assert isinstance(w.result, ExplorerResult) and w.result.n_kept == 2048
+    top_k.value = 5
+    assert w.result.n_kept == 5
+    temperature.value = 0.0
+    assert w.result.n_kept == 1
+    top_k.value = top_k.max
+    temperature.value = 1.0
+    top_p.value = 0.0
+    assert w.result.n_kept == 1
+
+
+def test_plain_function_fallback(bundled, capsys):
+    model, tokenizer = bundled
+    r = sampling_explorer(model, tokenizer, "ROMEO:\n", widgets=False, top_k=3, max_new_tokens=4, n_show=5)
+    assert isinstance(r, ExplorerResult) and r.n_kept == 3
+    out = capsys.readouterr().out
+    assert out.startswith("kept 3 of 2048 tokens") and out.strip() == r.as_text()
+    assert isinstance(sampling_explorer(model, tokenizer, "ROMEO:\n", max_new_tokens=0), SamplingExplorer)
+
+
+def test_displaying_publishes_the_widget_and_the_text_report(fake):
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+    InteractiveShell.instance()
+    with capture_output() as captured:
+        display(fake)
+    (out,) = captured.outputs
+    assert out.data["application/vnd.jupyter.widget-view+json"]["model_id"] == fake.model_id
+    assert out.data["text/plain"] == fake.result.as_text()
+    assert repr(fake) == fake.result.as_text()
+
+
+def test_prompt_outside_the_vocabulary_is_a_clear_error():
+    with pytest.raises(ValueError, match="vocabulary"):
+        explore_sampling(FakeModel(), FakeTokenizer(), "az", max_new_tokens=0)    # 'z' is id 25 >= 4
