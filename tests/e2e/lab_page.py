@@ -173,6 +173,7 @@ class Explorer:
     """A widget with sliders and an output region, located by a CSS selector for its root."""
 
     def __init__(self, nb: LabNotebook, root: str, output_selectors: dict[str, str]):
+        self.last_update_s: float | None = None    # seconds from the last key press to a visible change
         self.nb, self.page = nb, nb.page
         self.root = self.page.locator(root).first
         self.output_selectors = output_selectors
@@ -221,8 +222,10 @@ class Explorer:
         when the outputs do not change within ``timeout``, or when the kernel reports an exception
         or writes to stderr meanwhile (a callback that raised)."""
         before, readout0 = self.snapshot(), self.readout(description)
+        self.last_update_s = None
         n_complaints = len(self.nb.kernel_complaints())
         self.press(description, key, times)
+        pressed = time.monotonic()
         readout = self.readout(description)
         assert readout != readout0, f"slider {description!r} did not move ({readout0} after {times}x {key})"
         deadline = time.monotonic() + timeout
@@ -234,6 +237,8 @@ class Explorer:
                                      + "".join(complaints)[-3000:])
             now = self.snapshot()
             changed = now != before
+            if changed and self.last_update_s is None:
+                self.last_update_s = time.monotonic() - pressed      # key presses -> output visibly changed
             idle = self.nb.kernel_status() == "idle"
             if changed and idle and now == last:
                 if stable_since is None:

@@ -11,6 +11,7 @@ then fail: a check of this test itself).
 """
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -105,12 +106,16 @@ def test_sampling_explorer_sliders_change_distribution_and_text(open_notebook):
     explorer = _explorer(open_notebook)
     if os.environ.get("NANOINFER_E2E_BREAK_CALLBACK") == "1":
         explorer.nb.execute_silently(BREAK_CALLBACK)
+    update_s = {}
     for description, presses in (("temperature", 6), ("top-p", 10)):   # down 0.30 and 0.10 (steps 0.05, 0.01)
         before, after, readout = explorer.move(description, "ArrowLeft", presses)
+        update_s[f"{description} x{presses}"] = explorer.last_update_s
         assert after["distribution"] != before["distribution"], f"{description}: the distribution did not change"
         assert after["text"] != before["text"], f"{description}: the sampled text did not change"
         summary = explorer.root.locator(EXPLORER_OUTPUTS["summary"]).inner_text()
         assert f"{description} {readout}" in summary, f"summary does not show {description} {readout}: {summary!r}"
+    (artifacts_dir() / "slider_update_seconds.json").write_text(json.dumps(update_s, indent=1))
+    print("seconds from the last key press to a visible change:", update_s)
     hidden = explorer.hidden_slider_text()
     explorer.page.screenshot(path=str(artifacts_dir() / "sampling_explorer_page.png"))
     # the README's picture: a viewport tall enough for the whole explorer (JupyterLab scrolls inside)
