@@ -18,7 +18,17 @@ CHROMIUM = os.environ.get("NANOINFER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1280, "height": 1000}   # a laptop-sized JupyterLab window, file browser open
-ENABLED = os.environ.get("NANOINFER_E2E") == "1"
+
+
+def _browser_available() -> bool:
+    import importlib.util
+    return os.access(CHROMIUM, os.X_OK) and importlib.util.find_spec("playwright") is not None
+
+
+# NANOINFER_E2E=1: always run (a missing browser is an error); =0: never; unset: when a browser is here
+ENABLED = {"1": True, "0": False}.get(os.environ.get("NANOINFER_E2E", ""), None)
+if ENABLED is None:
+    ENABLED = _browser_available()
 
 # JupyterLab settings for a quiet, deterministic page: no news or update toasts, and every cell kept
 # in the page (no virtual scrolling), so widgets and plots below the fold render too.
