@@ -1,7 +1,8 @@
 """Timers, benchmarks and device/memory information; also a command line:
 
-    python -m nanoinfer_lib.benchmark kv-sweep --out results.json
-    python -m nanoinfer_lib.benchmark vs-hf
+    python -m nanoinfer_lib.benchmark kv-sweep --out results.json   # chapter 02: cached vs uncached
+    python -m nanoinfer_lib.benchmark perf --out results.json       # chapter 04: precision, batching, ...
+    python -m nanoinfer_lib.benchmark vs-hf                         # the library vs transformers
 """
 from __future__ import annotations
 
@@ -43,10 +44,21 @@ def time_fn(fn: Callable[[], object], num_runs: int = 5, warmup: int = 1,
     return times
 
 
+def cpu_name() -> str:
+    """The CPU's model name where the system tells it (Linux: /proc/cpuinfo), else its architecture."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_info(device: torch.device | str | None = None) -> dict:
     """What a measurement ran on: device name, torch version, threads."""
     device = torch.device(device or "cpu")
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"device": str(device), "device_name": name, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "cpu_count": os.cpu_count()}
 

@@ -234,3 +234,10 @@ def test_notebook_04_names_optimisations_that_exist():
     from nanoinfer_lib import model as model_module
     assert hasattr(model_module.Linear, "fast_cpu_decode") and issubclass(model_module.Linear, torch.nn.Linear)
     assert callable(bench.graphed_greedy) and issubclass(bench.StaticKVCache, KVCache)
+
+
+def test_device_info_names_the_hardware():
+    info = bench.device_info("cpu")
+    assert info["device"] == "cpu" and info["threads"] == torch.get_num_threads()
+    assert isinstance(info["device_name"], str) and info["device_name"]
+    assert bench.cpu_name() == info["device_name"]
