@@ -7,13 +7,25 @@
 from __future__ import annotations
 
 import argparse
+import copy
+import datetime
+import json
+import math
+import numbers
 import os
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .kv_cache import KVCache
+from .model import GPT, GPTConfig, Linear
 
 
 def synchronize(device: torch.device | str | None = None) -> None:
@@ -64,19 +76,11 @@ def device_info(device: torch.device | str | None = None) -> dict:
 
 
 # ---- chapter 02: cached vs uncached sweep (kv-sweep) -----------------------------------------
-import datetime as _dt
-import math
-import json as _json
-from pathlib import Path as _Path
-
-from .model import GPT as _GPT, GPTConfig as _GPTConfig
-from .kv_cache import KVCache as _KVCache
-
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # GPT-2 small ("124M"): the shape of the smallest released GPT-2, for memory and timing with random weights
-GPT2_SMALL = _GPTConfig(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768)
+GPT2_SMALL = GPTConfig(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768)
 KV_SWEEP_NEW_TOKENS = (16, 32, 64, 128, 240, 496)   # new tokens after a 16-token prompt: up to 512 positions
-KV_SWEEP_GPU_FILE = _Path(__file__).parent / "results" / "kv_sweep_gpu.json"
+KV_SWEEP_GPU_FILE = Path(__file__).parent / "results" / "kv_sweep_gpu.json"
 
 
 def kv_cache_bytes(config, batch_size: int, seq_len: int, dtype: torch.dtype = torch.float32) -> int:
@@ -93,7 +97,7 @@ def kv_cache_bytes(config, batch_size: int, seq_len: int, dtype: torch.dtype = t
 def count_parameters(config) -> int:
     """Parameters of a GPT with this config (tied embeddings counted once), without allocating weights."""
     with torch.device("meta"):
-        return _GPT(config).num_params()
+        return GPT(config).num_params()
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -168,7 +172,7 @@ def step_latency(model, positions, batch_size: int = 1, num_runs: int = 3, model
         for L in positions:
             prefix, new = ids[:, :L], ids[:, L:L + 1]
             t_un = time_fn(lambda: model(prefix, last_only=True), num_runs=num_runs, warmup=1, device=device)
-            cache = _KVCache(model.config, batch_size, L + 1, device=device, dtype=model.dtype)
+            cache = KVCache(model.config, batch_size, L + 1, device=device, dtype=model.dtype)
             model(prefix, kv_cache=cache)                                   # prefill L positions
 
             def decode_step():
@@ -198,7 +202,7 @@ def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,
                 v = k_new if past[i] is None else torch.cat([past[i][1], k_new], dim=2)
                 past[i] = (k, v)
 
-    cache = _KVCache(config, B, n_tokens, device=device, dtype=dtype)
+    cache = KVCache(config, B, n_tokens, device=device, dtype=dtype)
 
     def prealloc():
         cache.reset()
@@ -233,16 +237,16 @@ def growth_exponent(records: list[dict], mode: str, min_tokens: int = 64) -> flo
 def sweep_meta(device, dtype: torch.dtype) -> dict:
     """What a results file records about where it was measured."""
     info = device_info(device)
-    return {**info, "dtype": _dtype_name(dtype), "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    return {**info, "dtype": _dtype_name(dtype), "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "platform": platform.platform()}
 
 
 def load_kv_sweep(path=KV_SWEEP_GPU_FILE) -> dict | None:
     """A results file written by ``kv-sweep`` (dict with meta, runs), or None when there is none."""
-    path = _Path(path)
+    path = Path(path)
     if not path.is_file():
         return None
-    data = _json.loads(path.read_text())
+    data = json.loads(path.read_text())
     if not isinstance(data, dict) or "meta" not in data or "runs" not in data:
         raise ValueError(f"{path.name} is not a kv-sweep results file (needs 'meta' and 'runs')")
     return data
@@ -254,7 +258,7 @@ def _build_model(name: str, device, dtype: torch.dtype):
         return load_model(device=device, dtype=dtype)[0]
     if name == "gpt2-random":
         torch.manual_seed(0)
-        return _GPT(GPT2_SMALL).eval().to(device=device, dtype=dtype)
+        return GPT(GPT2_SMALL).eval().to(device=device, dtype=dtype)
     raise ValueError(f"model must be 'bundled' or 'gpt2-random', got {name!r}")
 
 
@@ -281,7 +285,7 @@ def kv_sweep_main(argv: list[str] | None = None) -> int:
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     lengths = args.new_tokens or ([4, 8] if args.quick else list(KV_SWEEP_NEW_TOKENS))
     runs = 1 if args.quick else args.runs
-    shown = [_Path(a).name if i and (argv or [])[i - 1] == "--out" else a for i, a in enumerate(argv or [])]
+    shown = [Path(a).name if i and (argv or [])[i - 1] == "--out" else a for i, a in enumerate(argv or [])]
     out = {"meta": {**sweep_meta(device, dtype), "command": "kv-sweep " + " ".join(shown)}, "runs": []}
     old = load_kv_sweep(args.out) if args.append else None
     if old is not None:
@@ -308,26 +312,13 @@ def kv_sweep_main(argv: list[str] | None = None) -> int:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     out["meta"]["total_seconds"] = round(time.perf_counter() - t0 + (old or {"meta": {}})["meta"].get("total_seconds", 0), 1)
-    _Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    _Path(args.out).write_text(_json.dumps(out, indent=1))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out} ({out['meta']['device_name']}, {args.dtype}, {out['meta']['total_seconds']} s)")
     return 0
 
 
-COMMANDS = globals().setdefault("COMMANDS", {})   # the registry at the bottom keeps what sections add
-COMMANDS["kv-sweep"] = kv_sweep_main
-
-
 # ---- chapter 04: benchmark_model, decode benchmark, memory ------------------------------------
-import copy  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import numbers  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
 
 def _check_count(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -696,19 +687,7 @@ def load_results(path: str | Path) -> dict | None:
 GPU_RESULTS = Path(__file__).parent / "results" / "perf_gpu.json"   # reference numbers measured on a GPU
 
 
-COMMANDS = globals().setdefault("COMMANDS", {})   # the registry at the bottom keeps what sections add
-COMMANDS["perf"] = _perf_main
-
-
 # ---- fast decoding vs transformers (vs-hf) ----------------------------------------------------
-import datetime  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from .kv_cache import KVCache  # noqa: E402
-from .model import Linear  # noqa: E402
-
 VS_HF_SHAPES = {  # GPTConfig fields of the random models the comparison builds
     "gpt2": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, block_size=1024),   # GPT-2 124M
     "tiny": dict(n_layer=2, n_head=2, n_embd=64, vocab_size=512, block_size=128),         # for tests
@@ -921,12 +900,9 @@ def vs_hf_main(argv: list[str]) -> int:
     return 0 if result["outputs_equal"] or not fp32 else 1
 
 
-COMMANDS = globals().setdefault("COMMANDS", {})   # the registry at the bottom keeps what sections add
-COMMANDS["vs-hf"] = vs_hf_main
-
-
 # ---- command line ------------------------------------------------------------------------------
-COMMANDS: dict[str, Callable[[list[str]], int]] = globals().get("COMMANDS", {})  # name -> main(argv); sections above register theirs
+COMMANDS: dict[str, Callable[[list[str]], int]] = {   # name -> main(argv)
+    "kv-sweep": kv_sweep_main, "perf": _perf_main, "vs-hf": vs_hf_main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Self-checks for the notebooks' exercises: each prints a friendly verdict and returns a bool."""
 from __future__ import annotations
 
+import torch
+
 # ---- chapter 01 -----------------------------------------------------------------------------
-import torch  # noqa: E402
 
 
 def _require_callable(fn, name: str) -> None:

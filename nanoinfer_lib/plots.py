@@ -5,10 +5,13 @@ device/dtype it was measured on in the title or caption.
 """
 from __future__ import annotations
 
+import math
+from typing import Mapping, Sequence
+
 import matplotlib.pyplot as plt
+import numpy as np
 
 # ---- chapter 01: autoregressive generation --------------------------------------------------
-from typing import Mapping, Sequence  # noqa: E402
 
 
 def plot_next_token_probs(tokens: Sequence[str], probs: Sequence[float], context: str = "",
@@ -69,11 +72,8 @@ def plot_naive_cost(positions: Sequence[int], ms_per_step: Mapping[str, Sequence
     fig.tight_layout()
     return fig
 
+
 # ---- chapter 02: KV cache -------------------------------------------------------------------
-import math  # noqa: E402
-
-import numpy as _np  # noqa: E402
-
 _MODE_COLOR = {"cached": "tab:blue", "uncached": "tab:orange"}
 
 
@@ -86,11 +86,11 @@ def plot_attention_reuse(T: int = 6):
     if not isinstance(T, int) or not 2 <= T <= 16:
         raise ValueError(f"T must be an int in [2, 16], got {T!r}")
     fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
-    causal = _np.tril(_np.ones((T, T)))
+    causal = np.tril(np.ones((T, T)))
     for ax, cached in zip(axes, (False, True)):
-        img = _np.where(causal == 1, 0.55, 1.0)                     # grey: computed, white: masked
+        img = np.where(causal == 1, 0.55, 1.0)                     # grey: computed, white: masked
         if cached:
-            img[:-1] = _np.where(causal[:-1] == 1, 0.85, 1.0)       # light: done in earlier steps
+            img[:-1] = np.where(causal[:-1] == 1, 0.85, 1.0)       # light: done in earlier steps
         img[-1] = 0.2                                               # dark: this step's new row
         ax.imshow(img, cmap="gray", vmin=0, vmax=1)
         for i in range(T):
@@ -199,7 +199,7 @@ def plot_cache_memory(models: Mapping[str, tuple], max_len: int = 1024, dtype_by
     colors = ["tab:blue", "tab:green", "tab:purple", "tab:brown"]
     styles = ["-", "-.", ":", (0, (5, 1))]
     for c, (name, (config, n_params)) in zip(colors, models.items()):
-        T = _np.arange(1, min(max_len, config.block_size) + 1)
+        T = np.arange(1, min(max_len, config.block_size) + 1)
         for s, B in zip(styles, batch_sizes):
             cache = 2 * config.n_layer * B * T * config.n_embd * dtype_bytes
             ax.plot(T, cache / 2**20, ls=s, color=c, label=f"{name}: KV cache, batch {B}")
@@ -290,7 +290,6 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Mappin
     for name, h in entropies.items():
         ax.plot(temperatures, h, "o-", ms=3, label=name)
     if vocab_size:
-        import math
         ax.axhline(math.log2(vocab_size), color="grey", ls="--", label=f"uniform over {vocab_size} tokens")
     ax.set_xlabel("temperature T")
     ax.set_ylabel("entropy of the next-token distribution (bits)")
@@ -449,9 +448,7 @@ def plot_batching(curves: Mapping[str, Mapping[str, Sequence[float]]], title: st
     return fig
 
 
-
 # ---- chapter 05: evaluation -----------------------------------------------------------------
-import math  # noqa: E402
 
 
 def plot_context_curve(context_bins: Sequence[tuple[int, int]], perplexities: Mapping[str, Sequence[float]],

