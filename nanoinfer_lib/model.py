@@ -16,6 +16,12 @@ import torch.nn.functional as F
 
 from .kv_cache import KVCache
 
+try:      # torch >= 2.3 can choose attention kernels; older versions have no cuDNN attention to avoid
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    _NOT_CUDNN = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+except ImportError:  # pragma: no cover - depends on the torch version
+    sdpa_kernel = None
+
 
 @dataclass
 class GPTConfig:
@@ -49,34 +55,63 @@ class GPTConfig:
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` (y = x W^T + b, W stored (out, in)) with a faster CPU path for one-row decoding.
+    """``nn.Linear`` (y = x W^T + b, W stored (out, in)) with faster CPU paths for decoding.
 
-    A decode step at batch 1 multiplies one row of activations by every weight matrix, so it costs
-    about the time to stream the weights from memory, and that depends on how the BLAS library walks
-    W. Measured with one thread on the course's CPU (``python -m nanoinfer_lib.benchmark vs-hf``
-    with and without ``--plain-linear``), one row streams fastest through a transposed (in, out)
-    copy of W. Results are the same up to float rounding; set ``Linear.fast_cpu_decode = False`` to
-    compare. The transposed copy costs memory (a second copy of each weight, made on first use and
-    remade if the weight changes); GPUs, batches of rows and training use plain ``nn.Linear``.
+    A decode step multiplies a few rows of activations by every weight matrix, so it costs about the
+    time to stream the weights from memory, and that depends on how the matrix library walks W.
+    Measured with one thread on the course's CPU (``python -m nanoinfer_lib.benchmark vs-hf``, with
+    and without ``--plain-linear``), in inference only:
+
+    - one row (batch 1, one new token) streams fastest through a transposed (in, out) copy of W;
+    - several fp32 rows through a large W (both sides at least 768, as in GPT-2) run fastest in
+      oneDNN's kernel on a copy of W packed into its blocked layout; smaller matrices, like the
+      bundled model's, gained nothing there and keep ``nn.Linear``.
+
+    Results are the same up to float rounding; set ``Linear.fast_cpu_decode = False`` to compare.
+    Each copy costs memory (a second copy of the weight, made on first use and remade if the weight
+    changes); GPUs and training use plain ``nn.Linear``.
     """
     fast_cpu_decode = True
+    packed_min_features = 768      # W needs both sides at least this long for the packed path
+    _packed_ok = True              # cleared if this PyTorch build lacks oneDNN's linear ops
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (not self.fast_cpu_decode or x.device.type != "cpu" or x.numel() != self.in_features
-                or torch.is_grad_enabled()):
+        if not self.fast_cpu_decode or x.device.type != "cpu" or torch.is_grad_enabled():
             return super().forward(x)
-        y = x.reshape(1, self.in_features) @ self.weight_t()               # (1, out): reads W^T row by row
-        if self.bias is not None:
-            y = y + self.bias
+        rows = x.numel() // self.in_features
+        if rows == 1:
+            y = x.reshape(1, self.in_features) @ self._copy("t")            # (1, out): reads W^T row by row
+            y = y if self.bias is None else y + self.bias
+        elif (x.dtype == torch.float32 and min(self.in_features, self.out_features) >= self.packed_min_features
+              and Linear._packed_ok and self._copy("packed") is not None):
+            y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, self.in_features), self._copy("packed"),
+                                                   self.bias, "none", [], "")   # (rows, out)
+        else:
+            return super().forward(x)
         return y.view(*x.shape[:-1], self.out_features)
 
-    def weight_t(self) -> torch.Tensor:
-        """W^T (in, out), contiguous; cached until the weight changes (in place or replaced)."""
-        key = (self.weight.data_ptr(), self.weight._version, self.weight.dtype)
-        if getattr(self, "_weight_t_key", None) != key:
-            self._weight_t = self.weight.detach().t().contiguous()
-            self._weight_t_key = key
-        return self._weight_t
+    def _copy(self, kind: str) -> torch.Tensor | None:
+        """W^T, contiguous (kind "t"), or W packed for oneDNN ("packed"), cached until the weight
+        changes (in place or replaced); None if this PyTorch cannot pack."""
+        key = (kind, self.weight.data_ptr(), self.weight._version, self.weight.dtype)
+        cache = self.__dict__.setdefault("_copies", {})
+        if cache.get(kind, (None,))[0] != key:
+            w = self.weight.detach()
+            if kind == "t":
+                copy = w.t().contiguous()
+            else:
+                try:   # the batch-size hint (8) sets the blocking; any number of rows works
+                    copy = torch.ops.mkldnn._reorder_linear_weight(w, 8)
+                except (AttributeError, RuntimeError):   # no oneDNN in this build
+                    Linear._packed_ok = False
+                    return None
+            cache[kind] = (key, copy)
+        return cache[kind][1]
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the cached weight copies behind (they are remade on use)."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {k: v for k, v in state.items() if k != "_copies"}
 
 
 class CausalSelfAttention(nn.Module):
@@ -101,16 +136,28 @@ class CausalSelfAttention(nn.Module):
             k, v = kv_cache.update(self.layer_idx, k, v)                  # (B, nh, S, hs), S = past + T
         dropout = self.dropout if self.training else 0.0
         if attn_mask is not None:       # explicit mask: padding and/or causal with an offset
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
+            y = self.attention(q, k, v, attn_mask, dropout)
         elif past == 0:                 # plain causal attention over the new tokens
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, dropout_p=dropout)
+            y = self.attention(q, k, v, None, dropout, is_causal=T > 1)
         elif T == 1:                    # one new token sees every cached position
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+            y = self.attention(q, k, v, None, dropout)
         else:                           # several new tokens after a cache: query i sees keys <= past + i
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+            y = self.attention(q, k, v, mask, dropout)
         y = self.c_proj(y.transpose(1, 2).reshape(B, T, C))               # (B, T, C)
         return self.resid_dropout(y) if self.training else y              # dropout only while training
+
+    cudnn_attention = False    # True lets PyTorch choose cuDNN's attention kernel on CUDA
+
+    def attention(self, q, k, v, mask: torch.Tensor | None, dropout: float,
+                  is_causal: bool = False) -> torch.Tensor:
+        """``F.scaled_dot_product_attention``; on CUDA without cuDNN's kernel, which PyTorch prefers
+        for fp16/bf16 on recent GPUs but which prepares a new plan for every new key length, and
+        decoding brings a new length at every step."""
+        if sdpa_kernel is None or q.device.type != "cuda" or self.cudnn_attention:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
+        with sdpa_kernel(_NOT_CUDNN):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
 
 
 class MLP(nn.Module):
@@ -230,8 +277,7 @@ class GPT(nn.Module):
         causal = torch.ones(T, S, dtype=torch.bool, device=attention_mask.device).tril(diagonal=past)
         mask = causal[None, None] & attention_mask.bool()[:, None, None, :]      # (B, 1, T, S)
         # a padded query row would see no key at all (NaN in softmax): let it see itself
-        eye = torch.zeros(T, S, dtype=torch.bool, device=mask.device)
-        eye[torch.arange(T), torch.arange(past, S)] = True
+        eye = torch.ones(T, S, dtype=torch.bool, device=mask.device).tril(past).triu(past)  # key past + i
         return mask | (~mask.any(-1, keepdim=True) & eye)
 
     # ------------------------------------------------------------------ Hugging Face GPT-2

@@ -1,4 +1,6 @@
 """GPT forward, KV cache equality for every prefill/decode split, input validation."""
+import copy
+
 import pytest
 import torch
 
@@ -92,8 +94,38 @@ def test_fast_cpu_linear_matches_nn_linear_and_follows_weight_changes():
         fast.weight = torch.nn.Parameter(torch.randn(48, 32))   # replaced
         plain.weight = torch.nn.Parameter(fast.weight.detach().clone())
         torch.testing.assert_close(fast(x), plain(x))
-        rows = torch.randn(3, 32)                               # several rows: the plain path
+        rows = torch.randn(3, 32)                               # several rows, small W: the plain path
         torch.testing.assert_close(fast(rows), plain(rows))
     y = fast(x)                                                 # with gradients: the plain path, differentiable
     y.sum().backward()
     assert fast.weight.grad is not None
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_packed_cpu_linear_matches_nn_linear_for_several_rows(monkeypatch, bias):
+    """Several rows through a large W take oneDNN's packed kernel (the threshold is lowered here so a
+    small layer qualifies): same numbers as nn.Linear for 2-D and 3-D inputs, and a weight changed in
+    place or replaced is repacked."""
+    from nanoinfer_lib.model import Linear
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this PyTorch build has no oneDNN")
+    monkeypatch.setattr(Linear, "packed_min_features", 0)
+    torch.manual_seed(0)
+    fast, plain = Linear(32, 48, bias=bias), torch.nn.Linear(32, 48, bias=bias)
+    plain.load_state_dict(fast.state_dict())
+    with torch.no_grad():
+        for x in (torch.randn(2, 32), torch.randn(4, 5, 32), torch.randn(3, 1, 32)):
+            torch.testing.assert_close(fast(x), plain(x))
+        assert "packed" in fast._copies                       # the packed path did run
+        x = torch.randn(8, 1, 32)
+        fast.weight.mul_(-1.0)                                 # in place
+        plain.weight.mul_(-1.0)
+        torch.testing.assert_close(fast(x), plain(x))
+        fast.weight = torch.nn.Parameter(torch.randn(48, 32))  # replaced
+        plain.weight = torch.nn.Parameter(fast.weight.detach().clone())
+        torch.testing.assert_close(fast(x), plain(x))
+        f16, p16 = copy.deepcopy(fast).half(), copy.deepcopy(plain).half()
+        torch.testing.assert_close(f16(x.half()), p16(x.half()))  # fp16: the plain path
+    monkeypatch.setattr(Linear, "_packed_ok", False)           # a build without oneDNN's linear ops
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), plain(x))
