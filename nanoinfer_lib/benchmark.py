@@ -810,13 +810,15 @@ def graphed_greedy(model, ids: torch.Tensor, max_new_tokens: int) -> torch.Tenso
 
 def vs_hf(batch_sizes=(1, 8), new_tokens=(128, 512), prompt_len: int = 16, num_runs: int = 3,
           warmup: int = 1, shape: str = "gpt2", device: str = "cpu", dtype: torch.dtype = torch.float32,
-          cuda_graphs: bool = False, seed: int = 0, log: Callable[[str], None] | None = print) -> dict:
+          cuda_graphs: bool = False, seed: int = 0, log: Callable[[str], None] | None = print,
+          on_case: Callable[[dict], None] | None = None) -> dict:
     """Greedy decoding of the library vs ``transformers`` on the same random weights, in one process.
 
     For each (batch size, new tokens) case: run each ``warmup + num_runs`` times, alternating
     (transformers, library, transformers, ...), time the last ``num_runs`` runs of each, and check every
     output against transformers' first one, token for token. Returns a dict with the cases (tokens/s, ratio library/transformers,
-    bytes read per second) and the machine (device, versions, threads, copy bandwidth)."""
+    bytes read per second) and the machine (device, versions, threads, copy bandwidth); ``on_case``,
+    if given, gets that dict, so far, after each case (so a run cut short still leaves its results)."""
     import transformers
     log = log or (lambda s: None)
     hf, model = hf_twins(shape, dtype, device, seed)
@@ -824,6 +826,10 @@ def vs_hf(batch_sizes=(1, 8), new_tokens=(128, 512), prompt_len: int = 16, num_r
         f"on {device}, {torch.get_num_threads()} thread(s), transformers {transformers.__version__}")
     bandwidth = copy_bandwidth(device=device, num_runs=10)
     log(f"copy bandwidth: {bandwidth:.1f} GB/s")
+    machine = device_info(device)
+    machine.update(transformers=transformers.__version__, copy_bandwidth_GBps=bandwidth,
+                   omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                   date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     gen = torch.Generator().manual_seed(seed)
     cases = []
     for B in batch_sizes:
@@ -854,15 +860,20 @@ def vs_hf(batch_sizes=(1, 8), new_tokens=(128, 512), prompt_len: int = 16, num_r
                 f"{tps['library']:9.1f} tok/s   ratio {case['ratio']:.2f}   library reads "
                 f"{case['bandwidth_GBps']['library']:.1f} GB/s ({case['bandwidth_fraction']['library']:.0%} of copy)"
                 f"   outputs equal: {outputs_equal}")
+            if on_case is not None:
+                on_case(_vs_hf_result(cases, machine, shape, model, dtype, cuda_graphs, num_runs, warmup))
+    result = _vs_hf_result(cases, machine, shape, model, dtype, cuda_graphs, num_runs, warmup)
+    log(f"smallest ratio library/transformers: {result['smallest_ratio']:.2f} (batch {result['smallest_case'][0]}, "
+        f"{result['smallest_case'][1]} new tokens); outputs equal in every case: {result['outputs_equal']}")
+    return result
+
+
+def _vs_hf_result(cases, machine, shape, model, dtype, cuda_graphs, num_runs, warmup) -> dict:
     worst = min(cases, key=lambda c: c["ratio"])
-    log(f"smallest ratio library/transformers: {worst['ratio']:.2f} (batch {worst['batch_size']}, "
-        f"{worst['new_tokens']} new tokens); outputs equal in every case: {all(c['outputs_equal'] for c in cases)}")
-    info = device_info(device)
-    info.update(transformers=transformers.__version__, copy_bandwidth_GBps=bandwidth,
-                omp_num_threads=os.environ.get("OMP_NUM_THREADS"), date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
-    return dict(machine=info, model=shape, num_params=model.num_params(), dtype=str(dtype).replace("torch.", ""),
-                cuda_graphs=cuda_graphs, fast_cpu_decode=Linear.fast_cpu_decode, num_runs=num_runs, warmup=warmup, cases=cases,
-                smallest_ratio=worst["ratio"], outputs_equal=all(c["outputs_equal"] for c in cases))
+    return dict(machine=machine, model=shape, num_params=model.num_params(), dtype=str(dtype).replace("torch.", ""),
+                cuda_graphs=cuda_graphs, fast_cpu_decode=Linear.fast_cpu_decode, num_runs=num_runs, warmup=warmup,
+                cases=list(cases), smallest_ratio=worst["ratio"], smallest_case=(worst["batch_size"], worst["new_tokens"]),
+                outputs_equal=all(c["outputs_equal"] for c in cases))
 
 
 def vs_hf_main(argv: list[str]) -> int:
@@ -888,14 +899,19 @@ def vs_hf_main(argv: list[str]) -> int:
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     Linear.fast_cpu_decode = not a.plain_linear
-    result = vs_hf(a.batch_sizes, a.new_tokens, a.prompt_len, a.runs, a.warmup, a.model, a.device,
-                   DTYPES[a.dtype], a.cuda_graphs, a.seed)
-    result["command"] = "python -m nanoinfer_lib.benchmark vs-hf " + " ".join(argv)
-    if a.out is not None:          # one file keeps a run per (dtype, CUDA graphs); a rerun replaces its own
+    command = "python -m nanoinfer_lib.benchmark vs-hf " + " ".join(argv)
+
+    def save(result: dict, complete: bool) -> None:   # one file keeps a run per (dtype, CUDA graphs)
+        if a.out is None:
+            return
         runs = json.loads(a.out.read_text())["runs"] if a.out.is_file() else []
         runs = [r for r in runs if (r["dtype"], r["cuda_graphs"]) != (result["dtype"], result["cuda_graphs"])]
         a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps({"runs": runs + [result]}, indent=1) + "\n")
+        a.out.write_text(json.dumps({"runs": runs + [dict(result, command=command, complete=complete)]}, indent=1) + "\n")
+
+    result = vs_hf(a.batch_sizes, a.new_tokens, a.prompt_len, a.runs, a.warmup, a.model, a.device,
+                   DTYPES[a.dtype], a.cuda_graphs, a.seed, on_case=lambda r: save(r, complete=False))
+    save(result, complete=True)
     fp32 = a.dtype == "float32"
     return 0 if result["outputs_equal"] or not fp32 else 1
 

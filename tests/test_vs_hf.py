@@ -81,6 +81,29 @@ def test_command_line_writes_json(tmp_path, capsys):
     assert data["cases"][0]["batch_size"] == 2
 
 
+def test_command_line_keeps_the_cases_of_a_run_cut_short(tmp_path, monkeypatch):
+    """The file is written after every case, so a run stopped by a time limit keeps what it measured."""
+    real, out = benchmark.lib_greedy, tmp_path / "vs_hf.json"
+
+    def fails_at_batch_2(model, ids, max_new_tokens, cuda_graphs=False):
+        if ids.shape[0] == 2:
+            raise KeyboardInterrupt                       # as a time limit would stop it
+        return real(model, ids, max_new_tokens, cuda_graphs)
+
+    monkeypatch.setattr(benchmark, "lib_greedy", fails_at_batch_2)
+    args = ["--model", "tiny", "--batch-sizes", "1", "2", "--new-tokens", "3", "--runs", "1", "--warmup", "0",
+            "--out", str(out)]
+    with pytest.raises(KeyboardInterrupt):
+        vs_hf_main(args)
+    (data,) = json.loads(out.read_text())["runs"]
+    assert data["complete"] is False and [c["batch_size"] for c in data["cases"]] == [1]
+    monkeypatch.setattr(benchmark, "lib_greedy", real)
+    vs_hf_main(args)
+    (data,) = json.loads(out.read_text())["runs"]
+    assert data["complete"] is True and [c["batch_size"] for c in data["cases"]] == [1, 2]
+    assert data["command"].endswith(" ".join(args))
+
+
 def test_command_line_rejects_cuda_graphs_on_cpu():
     with pytest.raises(SystemExit):
         vs_hf_main(["--model", "tiny", "--cuda-graphs"])
