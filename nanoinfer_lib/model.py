@@ -110,8 +110,9 @@ class Linear(nn.Linear):
 
     def __getstate__(self) -> dict:
         """Copies and pickles leave the cached weight copies behind (they are remade on use)."""
-        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {k: v for k, v in state.items() if k != "_copies"}
+        state = super().__getstate__()                                   # a copy of __dict__
+        state.pop("_copies", None)
+        return state
 
 
 class CausalSelfAttention(nn.Module):
