@@ -82,17 +82,20 @@ class Linear(nn.Linear):
         if rows == 1:
             y = x.reshape(1, self.in_features) @ self._copy("t")            # (1, out): reads W^T row by row
             y = y if self.bias is None else y + self.bias
-        elif (x.dtype == torch.float32 and min(self.in_features, self.out_features) >= self.packed_min_features
-              and Linear._packed_ok and self._copy("packed") is not None):
-            y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, self.in_features), self._copy("packed"),
-                                                   self.bias, "none", [], "")   # (rows, out)
         else:
-            return super().forward(x)
+            large = min(self.in_features, self.out_features) >= self.packed_min_features
+            packed = self._copy("packed") if large and rows > 1 and x.dtype == torch.float32 else None
+            if packed is None:
+                return super().forward(x)
+            y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, self.in_features), packed,
+                                                   self.bias, "none", [], "")   # (rows, out)
         return y.view(*x.shape[:-1], self.out_features)
 
     def _copy(self, kind: str) -> torch.Tensor | None:
         """W^T, contiguous (kind "t"), or W packed for oneDNN ("packed"), cached until the weight
         changes (in place or replaced); None if this PyTorch cannot pack."""
+        if kind == "packed" and not Linear._packed_ok:
+            return None
         key = (kind, self.weight.data_ptr(), self.weight._version, self.weight.dtype)
         cache = self.__dict__.setdefault("_copies", {})
         if cache.get(kind, (None,))[0] != key:
