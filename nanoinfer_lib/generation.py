@@ -5,119 +5,113 @@ Context-window rule (both with and without the cache, so the two stay equal): th
 at most the last ``block_size`` tokens, with positions counted from the start of that window, as
 nanoGPT crops. Once a sequence is longer than the window, the cached path rebuilds its cache from
 the cropped window at every step, so it costs what the uncached path costs.
+
+Host synchronisation: none per step on a GPU unless ``stop_tokens`` are set (then one per step, to
+learn whether every row has stopped), plus the finite-logits check of ``sample_next_token``.
 """
 from __future__ import annotations
 
-import numbers
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import torch
 
+from . import validate
 from .kv_cache import KVCache
-from .model import GPT
-from .sampling import (apply_repetition_penalty, check_min_p, check_repetition_penalty, check_temperature,
-                       check_top_k, check_top_p, sample_next_token)
+from .sampling import apply_repetition_penalty, sample_next_token
+
+
+class TokenBuffer:
+    """Token ids (B, capacity) of which the first ``length`` columns are filled. The capacity doubles
+    when full, so a long stream never allocates ``max_new_tokens`` columns up front."""
+
+    def __init__(self, ids: torch.Tensor, extra: int, fill: int = 0):
+        B, T = ids.shape
+        self.data = torch.full((B, T + max(1, min(extra, 1024))), fill, dtype=ids.dtype, device=ids.device)
+        self.data[:, :T] = ids
+        self.length, self.fill = T, fill
+
+    def append(self, column: torch.Tensor) -> None:                           # column (B,)
+        if self.length == self.data.shape[1]:
+            more = torch.full_like(self.data, self.fill)
+            self.data = torch.cat([self.data, more], dim=1)
+        self.data[:, self.length] = column
+        self.length += 1
+
+    def view(self, start: int = 0, end: int | None = None) -> torch.Tensor:
+        return self.data[:, start:self.length if end is None else end]
 
 
 def _check_args(model, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty,
-                stop_tokens, seed, generator) -> tuple[dict, set[int]]:
-    if not isinstance(model, GPT):
-        raise TypeError(f"model must be a nanoinfer_lib GPT, got {type(model).__name__}")
-    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, numbers.Integral):
-        raise TypeError(f"max_new_tokens must be an int >= 0, got {type(max_new_tokens).__name__}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    sampling = dict(temperature=check_temperature(temperature), top_k=check_top_k(top_k),
-                    top_p=check_top_p(top_p), min_p=check_min_p(min_p))
-    check_repetition_penalty(repetition_penalty)
-    V = model.config.vocab_size
-    if stop_tokens is None:
-        stops: set[int] = set()
-    elif isinstance(stop_tokens, numbers.Integral) and not isinstance(stop_tokens, bool):
-        stops = {int(stop_tokens)}
-    elif isinstance(stop_tokens, Iterable) and not isinstance(stop_tokens, (str, bytes)):
-        stops = {int(t) for t in stop_tokens}
-    else:
-        raise TypeError(f"stop_tokens must be None, an int or a list of ints, got {type(stop_tokens).__name__}")
-    if any(not 0 <= t < V for t in stops):
-        raise ValueError(f"stop_tokens must lie in [0, {V}), got {sorted(stops)}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"seed must be None or an int, got {type(seed).__name__}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
-    return sampling, stops
+                stop_tokens, seed, generator) -> tuple[int, dict, set[int], int | None]:
+    validate.model("model", model)
+    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 0)
+    sampling = validate.sampling(temperature, top_k, top_p, min_p, repetition_penalty)
+    stops = validate.token_id_set("stop_tokens", stop_tokens, model.config.vocab_size)
+    seed, _ = validate.seed_and_generator(seed, generator)
+    return max_new_tokens, sampling, stops, seed
 
 
-def _as_ids(input_ids, model: GPT) -> torch.Tensor:
-    if isinstance(input_ids, (list, tuple)):
-        input_ids = torch.tensor(input_ids, dtype=torch.long)
-    if not isinstance(input_ids, torch.Tensor) or input_ids.is_floating_point() or input_ids.is_complex():
-        raise TypeError(f"input_ids must be a LongTensor (B, T) or a list of ints, got {type(input_ids).__name__}")
-    if input_ids.dim() == 1:
-        input_ids = input_ids.unsqueeze(0)
-    if input_ids.dim() != 2 or input_ids.shape[1] == 0 or input_ids.shape[0] == 0:
-        raise ValueError(f"input_ids must be a non-empty prompt of shape (B, T), got {tuple(input_ids.shape)}")
-    V = model.config.vocab_size
-    if int(input_ids.min()) < 0 or int(input_ids.max()) >= V:
-        raise ValueError(f"input_ids must lie in [0, {V}), got min {int(input_ids.min())}, max {int(input_ids.max())}")
-    return input_ids.to(model.device, torch.long)
+def prompt_ids(input_ids, model) -> torch.Tensor:
+    """``input_ids`` as a LongTensor (B, T) on the model's device: a (B, T) or (T,) integer tensor or
+    (nested) lists of ints, not empty, every id in the model's vocabulary."""
+    ids = validate.token_ids("input_ids", input_ids, model.config.vocab_size)
+    if ids.dim() == 1:
+        ids = ids.unsqueeze(0)
+    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"input_ids must be a non-empty prompt of shape (B, T), got {tuple(ids.shape)}")
+    return ids.to(model.device)
 
 
-def _decode_steps(model: GPT, seq: torch.Tensor, prompt_len: int, max_new_tokens: int, sampling: dict,
-                  repetition_penalty: float | None, stops: set[int], use_cache: bool,
-                  generator: torch.Generator | None, mask: torch.Tensor | None = None,
-                  pad_id: int = 0) -> Iterator[torch.Tensor]:
-    """Fill ``seq`` (B, prompt_len + max_new_tokens) in place, one column per step; yield each column (B,).
+def decode_steps(model, tokens: TokenBuffer, max_new_tokens: int, sampling: dict, stops: set[int],
+                 use_cache: bool, generator: torch.Generator | None, mask: TokenBuffer | None = None,
+                 pad_id: int = 0) -> Iterator[torch.Tensor]:
+    """Append up to ``max_new_tokens`` columns to ``tokens`` (B, T), one per step; yield each (B,).
 
-    mask (B, prompt_len + max_new_tokens): 1 for real tokens, 0 for left padding (None: no padding).
+    mask: 1 for real tokens, 0 for left padding, one column per token (None: no padding).
     """
-    B, bs = seq.shape[0], model.config.block_size
-    cache = KVCache(model.config, B, min(bs, prompt_len + max_new_tokens), model.device, model.dtype) if use_cache else None
-    stop_t = torch.tensor(sorted(stops), device=seq.device) if stops else None
-    done = torch.zeros(B, dtype=torch.bool, device=seq.device)
-    start = 0                                      # seq index of the first token the cache holds
+    B, bs = tokens.data.shape[0], model.config.block_size
+    prompt_len = tokens.length
+    cache = KVCache(model.config, B, min(bs, prompt_len + max_new_tokens), model.device, model.dtype) \
+        if use_cache and max_new_tokens else None
+    penalty = sampling["repetition_penalty"]
+    sample = {k: sampling[k] for k in ("temperature", "top_k", "top_p", "min_p")}
+    stop_t = torch.tensor(sorted(stops), device=model.device) if stops else None
+    done = torch.zeros(B, dtype=torch.bool, device=model.device)
+    start = 0                                      # index of the first token the cache holds
     with torch.inference_mode():
         for L in range(prompt_len, prompt_len + max_new_tokens):      # L = tokens so far
             if cache is None:
                 start = max(0, L - bs)
-                new, past = seq[:, start:L], 0
+                new, past = tokens.view(start, L), 0
             else:
                 if cache.length == 0:
                     start = max(0, L - bs)
                 elif L - start > cache.max_len:    # the window slides: rebuild the cache from it
                     start = L - bs
                     cache.reset()
-                new, past = seq[:, start + cache.length:L], cache.length
+                new, past = tokens.view(start + cache.length, L), cache.length
             kwargs = {}
             if mask is not None:
-                window = mask[:, start:L]                                   # (B, S)
+                window = mask.view(start, L)                                 # (B, S)
                 kwargs["attention_mask"] = window
                 kwargs["position_ids"] = (window.cumsum(-1) - 1).clamp(min=0)[:, past:]   # (B, T)
             logits = model(new, kv_cache=cache, last_only=True, **kwargs)[:, -1, :]   # (B, V)
-            if repetition_penalty is not None:
-                history = seq[:, :L] if mask is None else seq[:, :L].masked_fill(mask[:, :L] == 0, -1)
-                logits = apply_repetition_penalty(logits, history, repetition_penalty)
-            token = sample_next_token(logits, generator=generator, **sampling)   # (B,)
+            if penalty is not None:
+                history = tokens.view() if mask is None else tokens.view().masked_fill(mask.view() == 0, -1)
+                logits = apply_repetition_penalty(logits, history, penalty)
+            token = sample_next_token(logits, generator=generator, **sample)   # (B,)
             if stop_t is not None:
                 token = torch.where(done, torch.full_like(token, pad_id), token)
                 done = done | torch.isin(token, stop_t)
-            seq[:, L] = token
+            tokens.append(token)
             if mask is not None:
-                mask[:, L] = 1
+                mask.append(torch.ones_like(token))
             yield token
-            if stop_t is not None and bool(done.all()):
+            if stop_t is not None and bool(done.all()):               # the one sync per step
                 return
 
 
-def _make_generator(seed, generator, device) -> torch.Generator | None:
-    if generator is not None:
-        return generator
-    if seed is None:
-        return None
-    return torch.Generator(device=device).manual_seed(int(seed))
-
-
-def generate(model: GPT, input_ids, max_new_tokens: int = 100, temperature: float = 1.0,
+def generate(model, input_ids, max_new_tokens: int = 100, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, min_p: float | None = None,
              repetition_penalty: float | None = None, stop_tokens=None, use_cache: bool = True,
              seed: int | None = None, stream: bool = False, generator: torch.Generator | None = None):
@@ -126,26 +120,26 @@ def generate(model: GPT, input_ids, max_new_tokens: int = 100, temperature: floa
     Returns a LongTensor (B, T + n_new) with the prompt included, or, with ``stream=True``, an iterator
     that yields one LongTensor (B,) per step. A row stops after it emits one of ``stop_tokens`` (the stop
     token is kept); later positions of a stopped row hold the smallest stop token id; generation ends when
-    every row has stopped. ``temperature=0`` is greedy. ``seed`` (or ``generator``) makes sampling
-    reproducible on a device. ``use_cache=False`` recomputes the whole context every step (slow path).
+    every row has stopped. ``temperature=0`` is greedy. ``seed`` or ``generator`` (not both) makes
+    sampling reproducible on a device. ``use_cache=False`` recomputes the whole context every step.
     """
-    sampling, stops = _check_args(model, max_new_tokens, temperature, top_k, top_p, min_p,
-                                  repetition_penalty, stop_tokens, seed, generator)
-    ids = _as_ids(input_ids, model)
-    B, T = ids.shape
-    seq = torch.empty(B, T + max_new_tokens, dtype=torch.long, device=ids.device)
-    seq[:, :T] = ids
-    gen = _make_generator(seed, generator, ids.device)
-    pad_id = min(stops) if stops else 0
-    steps = _decode_steps(model, seq, T, max_new_tokens, sampling, repetition_penalty, stops, use_cache, gen,
-                          pad_id=pad_id)
+    max_new_tokens, sampling, stops, seed = _check_args(model, max_new_tokens, temperature, top_k, top_p,
+                                                        min_p, repetition_penalty, stop_tokens, seed, generator)
+    validate.flag("use_cache", use_cache)
+    validate.flag("stream", stream)
+    ids = prompt_ids(input_ids, model)
+    tokens = TokenBuffer(ids, max_new_tokens)
+    gen = validate.make_generator(seed, generator, ids.device)
+    steps = decode_steps(model, tokens, max_new_tokens, sampling, stops, use_cache, gen,
+                         pad_id=min(stops) if stops else 0)
     if stream:
         return steps
-    n = sum(1 for _ in steps)
-    return seq[:, :T + n]
+    for _ in steps:
+        pass
+    return tokens.view().clone()
 
 
-def generate_batch(model: GPT, prompts: list[str], tokenizer, max_new_tokens: int = 100, batch_size: int = 4,
+def generate_batch(model, prompts: list[str], tokenizer, max_new_tokens: int = 100, batch_size: int = 4,
                    temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                    min_p: float | None = None, repetition_penalty: float | None = None, stop_tokens=None,
                    use_cache: bool = True, seed: int | None = None) -> list[str]:
@@ -156,30 +150,37 @@ def generate_batch(model: GPT, prompts: list[str], tokenizer, max_new_tokens: in
     positions start at its first real token, so greedy decoding returns exactly what each prompt
     alone returns. A continuation ends after its first stop token (kept in the text).
     """
-    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)) or not all(isinstance(p, str) for p in prompts):
-        raise TypeError("prompts must be a list of strings")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    sampling, stops = _check_args(model, max_new_tokens, temperature, top_k, top_p, min_p,
-                                  repetition_penalty, stop_tokens, seed, None)
-    encoded = [tokenizer.encode(p) for p in prompts]
-    for i, ids in enumerate(encoded):
+    prompts = validate.texts("prompts", prompts)
+    validate.tokenizer("tokenizer", tokenizer)
+    batch_size = validate.integer("batch_size", batch_size, 1)
+    max_new_tokens, sampling, stops, seed = _check_args(model, max_new_tokens, temperature, top_k, top_p,
+                                                        min_p, repetition_penalty, stop_tokens, seed, None)
+    validate.flag("use_cache", use_cache)
+    V = model.config.vocab_size
+    encoded = []
+    for i, p in enumerate(prompts):
+        ids = tokenizer.encode(p)
         if not ids:
             raise ValueError(f"prompts[{i}] is empty: every prompt needs at least one token")
-    gen = _make_generator(seed, None, model.device)
-    pad_id = tokenizer.eot_token if tokenizer.eot_token < model.config.vocab_size else 0
+        if max(ids) >= V:
+            raise ValueError(f"prompts[{i}] encodes to ids up to {max(ids)}, outside the model's vocabulary "
+                             f"[0, {V}): use the model's own tokenizer")
+        encoded.append(ids)
+    gen = validate.make_generator(seed, None, model.device)
+    pad_id = tokenizer.eot_token if tokenizer.eot_token < V else 0
     out: list[str] = []
     for b in range(0, len(encoded), batch_size):
         chunk = encoded[b:b + batch_size]
         T = max(len(ids) for ids in chunk)
-        seq = torch.full((len(chunk), T + max_new_tokens), pad_id, dtype=torch.long, device=model.device)
+        seq = torch.full((len(chunk), T), pad_id, dtype=torch.long)
         mask = torch.zeros_like(seq)
         for r, ids in enumerate(chunk):
-            seq[r, T - len(ids):T] = torch.tensor(ids, device=model.device)
-            mask[r, T - len(ids):T] = 1
-        n = sum(1 for _ in _decode_steps(model, seq, T, max_new_tokens, sampling, repetition_penalty, stops,
-                                         use_cache, gen, mask=mask, pad_id=pad_id))
-        for row in seq[:, T:T + n].tolist():
+            seq[r, T - len(ids):] = torch.tensor(ids)
+            mask[r, T - len(ids):] = 1
+        tokens = TokenBuffer(seq.to(model.device), max_new_tokens, fill=pad_id)
+        n = sum(1 for _ in decode_steps(model, tokens, max_new_tokens, sampling, stops, use_cache, gen,
+                                        mask=TokenBuffer(mask.to(model.device), max_new_tokens), pad_id=pad_id))
+        for row in tokens.view(T, T + n).tolist():
             cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
             out.append(tokenizer.decode(row[:cut]))
     return out

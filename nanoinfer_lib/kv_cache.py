@@ -2,33 +2,39 @@
 
 New keys/values are written in place at positions [length, length + T); nothing is reallocated
 while generating. This is what makes a decode step cost O(1) new projections instead of O(T).
+``kv_cache_bytes`` is the one copy of the cache's size formula in the course.
 """
 from __future__ import annotations
 
 import torch
 
+from . import validate
+
+
+def kv_cache_bytes(config, batch_size: int, seq_len: int, dtype: torch.dtype = torch.float32) -> int:
+    """Bytes of a KV cache holding ``seq_len`` positions: 2 (k and v) * n_layer * B * T * n_embd * itemsize."""
+    batch_size = validate.integer("batch_size", batch_size, 0)
+    seq_len = validate.integer("seq_len", seq_len, 0)
+    itemsize = torch.empty((), dtype=validate.dtype("dtype", dtype)).element_size()
+    return 2 * config.n_layer * batch_size * seq_len * config.n_embd * itemsize
+
 
 class KVCache:
     def __init__(self, config, batch_size: int, max_len: int,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None):
-        for name, value in (("batch_size", batch_size), ("max_len", max_len)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-            if value <= 0:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if max_len > config.block_size:
-            raise ValueError(f"max_len must be <= the context window block_size={config.block_size}, got {max_len}")
-        self.n_layer, self.batch_size, self.max_len = config.n_layer, batch_size, max_len
+        self.batch_size = validate.integer("batch_size", batch_size, 1)
+        self.max_len = validate.integer("max_len", max_len, 1, config.block_size)
+        self.n_layer, self.n_head, self.head_dim = config.n_layer, config.n_head, config.head_dim
         self.device = torch.device(device if device is not None else "cpu")
-        self.dtype = dtype if dtype is not None else torch.float32
-        shape = (batch_size, config.n_head, max_len, config.head_dim)            # (B, nh, max_len, hs)
+        self.dtype = validate.dtype("dtype", dtype) if dtype is not None else torch.float32
+        shape = (self.batch_size, config.n_head, self.max_len, config.head_dim)   # (B, nh, max_len, hs)
         self.k = [torch.zeros(shape, device=self.device, dtype=self.dtype) for _ in range(config.n_layer)]
         self.v = [torch.zeros(shape, device=self.device, dtype=self.dtype) for _ in range(config.n_layer)]
         self.length = 0     # positions filled so far (the same for every layer)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the cache: 2 (k and v) * n_layer * B * max_len * n_embd * itemsize."""
+        """Bytes held by the cache: ``kv_cache_bytes(config, batch_size, max_len, dtype)``."""
         return sum(t.numel() * t.element_size() for t in self.k + self.v)
 
     @property
@@ -39,6 +45,24 @@ class KVCache:
         """Forget every cached position (the memory stays allocated for reuse)."""
         self.length = 0
 
+    def crop(self, length: int) -> None:
+        """Keep only the first ``length`` positions (speculative decoding rolls back rejected tokens)."""
+        self.length = validate.integer("length", length, 0, self.length)
+
+    def check(self, config, batch_size: int, dtype: torch.dtype, device: torch.device) -> None:
+        """Raise a ValueError unless this cache fits a model with ``config`` running a batch of
+        ``batch_size`` in ``dtype`` on ``device`` (the model calls this before every forward)."""
+        want = (config.n_layer, config.n_head, config.head_dim)
+        if (self.n_layer, self.n_head, self.head_dim) != want:
+            raise ValueError(f"kv_cache was built for n_layer, n_head, head_dim = "
+                             f"{(self.n_layer, self.n_head, self.head_dim)}, but the model has {want}: "
+                             f"build it with KVCache(model.config, ...)")
+        if batch_size != self.batch_size:
+            raise ValueError(f"batch size {batch_size} does not match the kv_cache's batch_size={self.batch_size}")
+        if dtype != self.dtype or torch.device(device).type != self.device.type:
+            raise ValueError(f"kv_cache holds {validate.dtype_name(self.dtype)} on {self.device}, but the model "
+                             f"runs {validate.dtype_name(dtype)} on {device}: pass device= and dtype= to KVCache")
+
     def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the new (B, nh, T, hs) keys/values of one layer; return all keys/values so far (B, nh, S, hs)."""
         T = k.shape[2]
@@ -46,8 +70,6 @@ class KVCache:
         if end > self.max_len:
             raise ValueError(f"kv_cache is full: it holds {self.length} of max_len={self.max_len} positions "
                              f"and cannot take {T} more; create a larger cache or call reset()")
-        if k.shape[0] != self.batch_size:
-            raise ValueError(f"batch size {k.shape[0]} does not match the cache's batch_size={self.batch_size}")
         self.k[layer_idx][:, :, start:end] = k
         self.v[layer_idx][:, :, start:end] = v
         return self.k[layer_idx][:, :, :end], self.v[layer_idx][:, :, :end]

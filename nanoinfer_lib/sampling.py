@@ -2,85 +2,58 @@
 
 repetition penalty -> temperature -> top-k -> top-p -> min-p -> softmax -> sample.
 
-Each processor takes logits (..., V) and returns new logits with removed entries set to -inf,
-so every step can be plotted on its own.
+Each processor takes logits (..., V) and returns new logits with removed entries set to -inf, so
+every step can be plotted on its own. Temperature and the softmax are computed in float32 whatever
+the model's dtype (fp16 logits divided by a small temperature would overflow), so
+``apply_temperature`` returns float32 logits.
 """
 from __future__ import annotations
-
-import math
-import numbers
 
 import torch
 import torch.nn.functional as F
 
-
-def _number(name: str, value, low: float | None = None, high: float | None = None,
-            low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    rng = f"{'(' if low_open else '['}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}]"
-    if not math.isfinite(value) or (low is not None and (value < low or (low_open and value == low))) \
-            or (high is not None and value > high):
-        raise ValueError(f"{name} must be a finite number in {rng}, got {value}")
-    return value
+from . import validate
 
 
-def check_temperature(temperature) -> float:
-    return _number("temperature", temperature, 0.0)
-
-
-def check_top_k(top_k) -> int | None:
-    if top_k is None:
-        return None
-    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral):
-        raise TypeError(f"top_k must be None or an int >= 0, got {type(top_k).__name__}")
-    if top_k < 0:
-        raise ValueError(f"top_k must be None or an int >= 0 (0 disables), got {top_k}")
-    return int(top_k) or None
-
-
-def check_top_p(top_p) -> float | None:
-    return None if top_p is None else _number("top_p", top_p, 0.0, 1.0)
-
-
-def check_min_p(min_p) -> float | None:
-    return None if min_p is None else _number("min_p", min_p, 0.0, 1.0)
-
-
-def check_repetition_penalty(penalty) -> float | None:
-    return None if penalty is None else _number("repetition_penalty", penalty, 0.0, low_open=True)
-
-
-def _check_logits(logits) -> None:
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor (..., V), got {type(logits).__name__}")
+def _logits(logits) -> torch.Tensor:
+    validate.tensor("logits", logits, floating=True)
     if logits.dim() == 0 or logits.shape[-1] == 0:
         raise ValueError(f"logits must have shape (..., V) with V >= 1, got {tuple(logits.shape)}")
+    return logits
 
 
-def apply_repetition_penalty(logits: torch.Tensor, input_ids: torch.Tensor, penalty: float | None) -> torch.Tensor:
-    """For tokens already in ``input_ids`` (..., T): divide positive logits by ``penalty``, multiply
-    negative ones (CTRL's rule, as Hugging Face). Ids < 0 (padding) are ignored. ``None``/1.0: no-op."""
-    _check_logits(logits)
-    penalty = check_repetition_penalty(penalty)
+def apply_repetition_penalty(logits: torch.Tensor, input_ids, penalty: float | None) -> torch.Tensor:
+    """For tokens already in ``input_ids`` (T,) or (..., T) matching the leading dims of ``logits``:
+    divide positive logits by ``penalty`` and multiply negative ones (CTRL's rule, as Hugging Face).
+    Ids -1 (padding) are ignored; others must lie in [0, V). ``None``/1.0: no-op."""
+    _logits(logits)
+    penalty = validate.optional_number("repetition_penalty", penalty, 0.0, low_open=True)
     if penalty is None or penalty == 1.0:
         return logits
-    ids = torch.as_tensor(input_ids, device=logits.device).long()
-    if ids.dim() == logits.dim() - 1:                       # (T,) with (V,), or (B, T) missing a dim
-        ids = ids.unsqueeze(-1) if logits.dim() == 1 else ids
-    ids = ids.reshape(*logits.shape[:-1], -1)               # (..., T)
-    valid = ids >= 0
-    safe = ids.clamp(min=0)
-    seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, safe, valid)   # (..., V)
+    V = logits.shape[-1]
+    ids = torch.as_tensor(input_ids) if isinstance(input_ids, torch.Tensor) else \
+        validate.token_ids("input_ids", input_ids, V, max_dim=logits.dim())
+    if ids.is_floating_point() or ids.dtype == torch.bool:
+        raise TypeError(f"input_ids must be integer token ids, got a tensor of dtype {ids.dtype}")
+    if ids.dim() == 1 and logits.dim() > 1:
+        ids = ids.expand(*logits.shape[:-1], ids.shape[0])           # one history for every row
+    if ids.dim() != logits.dim() or ids.shape[:-1] != logits.shape[:-1]:
+        raise ValueError(f"input_ids must have shape (T,) or {(*logits.shape[:-1], 'T')} to match logits "
+                         f"{tuple(logits.shape)}, got {tuple(ids.shape)}")
+    if ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= V):
+        raise ValueError(f"input_ids must lie in [0, {V}) (or be -1 for padding), "
+                         f"got min {int(ids.min())} and max {int(ids.max())}")
+    ids = ids.to(logits.device).long()
+    seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, ids.clamp(min=0), ids >= 0)   # (..., V)
     penalised = torch.where(logits > 0, logits / penalty, logits * penalty)
     return torch.where(seen, penalised, logits)
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``logits / temperature``. Temperature 0 is greedy: only the argmax survives."""
-    _check_logits(logits)
-    temperature = check_temperature(temperature)
+    """``logits / temperature`` in float32. Temperature 0 is greedy: only the argmax survives."""
+    _logits(logits)
+    temperature = validate.number("temperature", temperature, 0.0)
+    logits = logits.float()
     if temperature == 0.0:
         keep = F.one_hot(logits.argmax(-1), logits.shape[-1]).bool()
         return logits.masked_fill(~keep, float("-inf"))
@@ -89,9 +62,9 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def top_k_filter(logits: torch.Tensor, top_k: int | None) -> torch.Tensor:
     """Keep the ``top_k`` largest logits (and any tied with the k-th). ``None``/0 or k >= V: no-op."""
-    _check_logits(logits)
-    top_k = check_top_k(top_k)
-    if top_k is None or top_k >= logits.shape[-1]:
+    _logits(logits)
+    top_k = validate.optional_integer("top_k", top_k, 0)
+    if not top_k or top_k >= logits.shape[-1]:
         return logits
     kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]             # (..., 1)
     return logits.masked_fill(logits < kth, float("-inf"))
@@ -101,8 +74,8 @@ def top_p_filter(logits: torch.Tensor, top_p: float | None) -> torch.Tensor:
     """Nucleus filter: keep the smallest set of most likely tokens whose probability sums to at
     least ``top_p``; the token that crosses the threshold is kept and the top token always is.
     ``None``/1.0: no-op."""
-    _check_logits(logits)
-    top_p = check_top_p(top_p)
+    _logits(logits)
+    top_p = validate.optional_number("top_p", top_p, 0.0, 1.0)
     if top_p is None or top_p >= 1.0:
         return logits
     sorted_logits, sorted_idx = torch.sort(logits, dim=-1, descending=True)      # (..., V)
@@ -116,8 +89,8 @@ def top_p_filter(logits: torch.Tensor, top_p: float | None) -> torch.Tensor:
 
 def min_p_filter(logits: torch.Tensor, min_p: float | None) -> torch.Tensor:
     """Keep tokens whose probability is at least ``min_p`` times the top token's. ``None``/0: no-op."""
-    _check_logits(logits)
-    min_p = check_min_p(min_p)
+    _logits(logits)
+    min_p = validate.optional_number("min_p", min_p, 0.0, 1.0)
     if not min_p:
         return logits
     probs = F.softmax(logits.float(), dim=-1)
@@ -127,19 +100,43 @@ def min_p_filter(logits: torch.Tensor, min_p: float | None) -> torch.Tensor:
 
 def process_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                    top_p: float | None = None, min_p: float | None = None) -> torch.Tensor:
-    """Temperature, top-k, top-p and min-p in order: the logits that ``sample_next_token`` samples from."""
+    """Temperature, top-k, top-p and min-p in order: the float32 logits ``sample_next_token`` samples from."""
     logits = apply_temperature(logits, temperature)
     return min_p_filter(top_p_filter(top_k_filter(logits, top_k), top_p), min_p)
+
+
+def check_finite(logits: torch.Tensor) -> torch.Tensor:
+    """Refuse logits that cannot define a distribution: a NaN anywhere, or a row without a finite
+    logit (all -inf). ``+inf`` means certain: such a row becomes uniform over its ``+inf`` entries.
+    Costs one host synchronisation on a GPU."""
+    nan, posinf = torch.isnan(logits), logits == float("inf")
+    dead = ~(torch.isfinite(logits) | posinf).any(-1)                    # (...,) no usable entry
+    bad = torch.stack([nan.any(), dead.any(), posinf.any()]).tolist()    # one sync for all three
+    if bad[0]:
+        raise ValueError("logits contain NaN: the model's output is broken (check its weights and dtype)")
+    if bad[1]:
+        raise ValueError("a row of logits has no finite entry (every token removed or -inf): nothing to sample")
+    if bad[2]:
+        certain = posinf.any(-1, keepdim=True)
+        logits = torch.where(certain, torch.where(posinf, 0.0, float("-inf")), logits)
+    return logits
 
 
 def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                       top_p: float | None = None, min_p: float | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
-    """One token id per row of ``logits`` (..., V) -> LongTensor (...). Temperature 0 is argmax."""
-    _check_logits(logits)
-    if check_temperature(temperature) == 0.0:
+    """One token id per row of ``logits`` (..., V) -> LongTensor (...). Temperature 0 is argmax.
+    Every argument is checked whatever the temperature; NaN logits are a ValueError (see ``check_finite``)."""
+    _logits(logits)
+    s = validate.sampling(temperature, top_k, top_p, min_p)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
+    logits = check_finite(logits.float())
+    if s["temperature"] == 0.0:
         return logits.argmax(dim=-1)                                # greedy: no filtering needed
-    logits = process_logits(logits, temperature, top_k, top_p, min_p)
-    probs = F.softmax(logits.float(), dim=-1)
+    # shift so the top logit is 0: a tiny temperature can then only push others to -inf, never to inf
+    logits = logits - logits.max(dim=-1, keepdim=True).values
+    logits = process_logits(logits, s["temperature"], s["top_k"], s["top_p"], s["min_p"])
+    probs = F.softmax(logits, dim=-1)
     flat = probs.reshape(-1, probs.shape[-1])
     return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])

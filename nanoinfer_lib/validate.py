@@ -1,0 +1,230 @@
+"""The one home of argument rules and their messages; every public entry point checks here.
+
+Rules (DESIGN.md, Errors): a bad type is a ``TypeError``, a bad value a ``ValueError``, and each
+message names the argument, what was given and what is allowed.
+
+- An int is a Python or NumPy integer. ``True``/``False`` are not ints here, and neither is ``3.0``.
+- A number is a finite real: an int, a float or a NumPy scalar (not a bool, not NaN or +-inf).
+- A flag is ``True`` or ``False`` (NumPy bools too), nothing else.
+- Token ids are integer-typed (ints, or an integer tensor) and lie in ``[0, vocab_size)``.
+- A seed is an int in ``[0, 2**64 - 1]`` (what ``torch.Generator.manual_seed`` takes).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable
+
+import numpy as np
+import torch
+
+MAX_SEED = 2**64 - 1
+# dtype names accepted on command lines and in results files; the one table of them
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def _given(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _span(kind: str, low, high, low_open: bool = False, high_open: bool = False) -> str:
+    if low is not None and high is not None:
+        return f"{kind} in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high}"
+    return kind
+
+
+def integer(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as a Python int, if it is an int in ``[low, high]`` (either end may be None)."""
+    allowed = _span("an int", low, high)
+    if not _is_int(value):
+        raise TypeError(f"{name} must be {allowed}, got {_given(value)}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def optional_integer(name: str, value, low: int | None = None, high: int | None = None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return integer(name, value, low, high)
+    except (TypeError, ValueError) as e:   # say that None is allowed too
+        raise type(e)(str(e).replace(" must be ", " must be None or ", 1)) from None
+
+
+def number(name: str, value, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a float, if it is a finite real number in the given range."""
+    allowed = _span("a finite number", low, high, low_open, high_open)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {allowed}, got {_given(value)}")
+    value = float(value)
+    if (not math.isfinite(value) or (low is not None and (value < low or (low_open and value == low)))
+            or (high is not None and (value > high or (high_open and value == high)))):
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def optional_number(name: str, value, low: float | None = None, high: float | None = None,
+                    low_open: bool = False, high_open: bool = False) -> float | None:
+    if value is None:
+        return None
+    try:
+        return number(name, value, low, high, low_open, high_open)
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e).replace(" must be ", " must be None or ", 1)) from None
+
+
+def flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_given(value)}")
+    return bool(value)
+
+
+def choice(name: str, value, choices: Iterable):
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def text(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {_given(value)}")
+    return value
+
+
+def texts(name: str, value) -> list[str]:
+    """A list or tuple of strings (a single str is refused: it is a common slip)."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be a list of strings, got {_given(value)}")
+    for i, item in enumerate(value):
+        text(f"{name}[{i}]", item)
+    return list(value)
+
+
+def seed(name: str, value) -> int | None:
+    return optional_integer(name, value, 0, MAX_SEED)
+
+
+def seed_and_generator(seed_value, generator) -> tuple[int | None, torch.Generator | None]:
+    """The rule for the two ways to make sampling reproducible: give ``seed`` or ``generator``, not both."""
+    s = seed("seed", seed_value)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be None or a torch.Generator, got {_given(generator)}")
+    if s is not None and generator is not None:
+        raise ValueError("give seed or generator, not both: a generator already carries its own seed")
+    return s, generator
+
+
+def make_generator(seed_value: int | None, generator: torch.Generator | None, device) -> torch.Generator | None:
+    """The generator to sample with: ``generator`` itself, a new one seeded with ``seed_value`` on
+    ``device``, or None (torch's global generator)."""
+    if generator is not None:
+        return generator
+    if seed_value is None:
+        return None
+    return torch.Generator(device=device).manual_seed(seed_value)
+
+
+def dtype(name: str, value) -> torch.dtype:
+    """A ``torch.dtype`` or one of the names in ``DTYPES``."""
+    if isinstance(value, str):
+        return DTYPES[choice(name, value, DTYPES)]
+    if not isinstance(value, torch.dtype):
+        raise TypeError(f"{name} must be a torch.dtype or one of {list(DTYPES)}, got {_given(value)}")
+    return value
+
+
+def dtype_name(value: torch.dtype) -> str:
+    return str(value).replace("torch.", "")
+
+
+def token_ids(name: str, value, vocab_size: int, max_dim: int = 2) -> torch.Tensor:
+    """Token ids as a LongTensor of their own shape: an integer tensor, an int, or (nested) lists of
+    ints. Floats, bools and anything else are a TypeError; ids outside [0, vocab_size) a ValueError."""
+    allowed = f"token ids (ints or an integer tensor) in [0, {vocab_size})"
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be {allowed}, got a tensor of dtype {value.dtype}")
+        ids = value
+    else:
+        ids = torch.tensor(_int_lists(name, value, allowed), dtype=torch.long)
+    if ids.dim() > max_dim:
+        raise ValueError(f"{name} must have at most {max_dim} dimensions, got shape {tuple(ids.shape)}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(f"{name} must be {allowed}, got min {int(ids.min())} and max {int(ids.max())}")
+    return ids.long()
+
+
+def _int_lists(name: str, value, allowed: str):
+    if _is_int(value):
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_int_lists(name, v, allowed) for v in value]
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
+        return value.tolist()
+    raise TypeError(f"{name} must be {allowed}, got {_given(value)}")
+
+
+def token_id_set(name: str, value, vocab_size: int) -> set[int]:
+    """``None`` (empty), one id, or an iterable of ids (stop tokens): a set of ints in range."""
+    if value is None:
+        return set()
+    if isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {_given(value)}")
+    if isinstance(value, torch.Tensor) or _is_int(value):
+        ids = token_ids(name, value, vocab_size, max_dim=1).reshape(-1).tolist()
+    elif isinstance(value, Iterable):
+        ids = token_ids(name, list(value), vocab_size, max_dim=1).tolist()
+    else:
+        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {_given(value)}")
+    return set(ids)
+
+
+def tensor(name: str, value, dims: tuple[int, ...] | None = None, floating: bool = False) -> torch.Tensor:
+    """A tensor, optionally with one of the allowed numbers of dimensions and a floating dtype."""
+    kind = "a floating-point tensor" if floating else "a tensor"
+    if not isinstance(value, torch.Tensor) or (floating and not value.is_floating_point()):
+        got = f"a tensor of dtype {value.dtype}" if isinstance(value, torch.Tensor) else _given(value)
+        raise TypeError(f"{name} must be {kind}, got {got}")
+    if dims is not None and value.dim() not in dims:
+        raise ValueError(f"{name} must have {' or '.join(map(str, dims))} dimensions, got shape {tuple(value.shape)}")
+    return value
+
+
+def tokenizer(name: str, value):
+    """Anything with ``encode``, ``decode`` and ``eot_token``, like ``nanoinfer_lib.Tokenizer``."""
+    if value is None or not all(hasattr(value, a) for a in ("encode", "decode", "eot_token")):
+        raise TypeError(f"{name} must be a tokenizer with encode, decode and eot_token "
+                        f"(nanoinfer_lib.Tokenizer), got {_given(value)}")
+    return value
+
+
+def model(name: str, value):
+    """A ``nanoinfer_lib.GPT``."""
+    from .model import GPT
+    if not isinstance(value, GPT):
+        raise TypeError(f"{name} must be a nanoinfer_lib GPT, got {type(value).__name__}")
+    return value
+
+
+def sampling(temperature=1.0, top_k=None, top_p=None, min_p=None, repetition_penalty=None) -> dict:
+    """The sampling settings checked and normalised: ``temperature`` a finite number >= 0 (0 is
+    greedy), ``top_k`` None or an int >= 0 (0 is off), ``top_p`` and ``min_p`` None or in [0, 1],
+    ``repetition_penalty`` None or > 0. Every one is checked whatever the temperature."""
+    return dict(temperature=number("temperature", temperature, 0.0),
+                top_k=optional_integer("top_k", top_k, 0),
+                top_p=optional_number("top_p", top_p, 0.0, 1.0),
+                min_p=optional_number("min_p", min_p, 0.0, 1.0),
+                repetition_penalty=optional_number("repetition_penalty", repetition_penalty, 0.0, low_open=True))
