@@ -1,11 +1,11 @@
-"""A GPT-2-style decoder (nanoGPT layout) that can run with or without a KV cache.
+"""A GPT-2 decoder (nanoGPT's layout) that runs with or without a KV cache. Plain PyTorch: the
+faster kernels live in ``kernels.py``, int8 weights in ``quantize.py``, CUDA graphs in ``cuda_graphs.py``.
 
 Shapes follow one convention everywhere in the course:
 B batch, T new tokens, S keys attended (cache + new), C = n_embd, nh = n_head, hs = head_dim.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,13 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .kv_cache import KVCache
-
-try:      # torch >= 2.3 can choose attention kernels; older versions have no cuDNN attention to avoid
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    _NOT_CUDNN = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-except ImportError:  # pragma: no cover - depends on the torch version
-    sdpa_kernel = None
+from . import validate
+from .kernels import attention
 
 
 @dataclass
@@ -36,13 +31,11 @@ class GPTConfig:
 
     def __post_init__(self) -> None:
         for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"GPTConfig.{name} must be a positive int, got {type(value).__name__}")
-            if value <= 0:
-                raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"GPTConfig.dropout must lie in [0, 1), got {self.dropout!r}")
+            setattr(self, name, validate.integer(f"GPTConfig.{name}", getattr(self, name), 1))
+        self.dropout = validate.number("GPTConfig.dropout", self.dropout, 0.0, 1.0, high_open=True)
+        self.bias = validate.flag("GPTConfig.bias", self.bias)
+        self.layer_norm_epsilon = validate.number("GPTConfig.layer_norm_epsilon", self.layer_norm_epsilon,
+                                                  0.0, low_open=True)
         if self.n_embd % self.n_head:
             raise ValueError(f"GPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
@@ -54,81 +47,20 @@ class GPTConfig:
         return asdict(self)
 
 
-class Linear(nn.Linear):
-    """``nn.Linear`` (y = x W^T + b, W stored (out, in)) with faster CPU paths for decoding.
-
-    A decode step multiplies a few rows of activations by every weight matrix, so it costs about the
-    time to stream the weights from memory, and that depends on how the matrix library walks W.
-    Measured with one thread on the course's CPU (``python -m nanoinfer_lib.benchmark vs-hf``, with
-    and without ``--plain-linear``), in inference only:
-
-    - one row (batch 1, one new token) streams fastest through a transposed (in, out) copy of W;
-    - several fp32 rows through a large W (both sides at least 768, as in GPT-2) run fastest in
-      oneDNN's kernel on a copy of W packed into its blocked layout; smaller matrices, like the
-      bundled model's, gained little there (about 10% at 4-8 rows, a loss at 2) and keep ``nn.Linear``.
-
-    Results are the same up to float rounding; set ``Linear.fast_cpu_decode = False`` to compare.
-    Each copy costs memory (a second copy of the weight, made on first use and remade if the weight
-    changes); GPUs and training use plain ``nn.Linear``.
-    """
-    fast_cpu_decode = True
-    packed_min_features = 768      # W needs both sides at least this long for the packed path
-    _packed_ok = True              # cleared if this PyTorch build lacks oneDNN's linear ops
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.fast_cpu_decode or x.device.type != "cpu" or torch.is_grad_enabled():
-            return super().forward(x)
-        rows = x.numel() // self.in_features
-        if rows == 1:
-            y = x.reshape(1, self.in_features) @ self._copy("t")            # (1, out): reads W^T row by row
-            y = y if self.bias is None else y + self.bias
-        else:
-            large = min(self.in_features, self.out_features) >= self.packed_min_features
-            packed = self._copy("packed") if large and rows > 1 and x.dtype == torch.float32 else None
-            if packed is None:
-                return super().forward(x)
-            y = torch.ops.mkldnn._linear_pointwise(x.reshape(rows, self.in_features), packed,
-                                                   self.bias, "none", [], "")   # (rows, out)
-        return y.view(*x.shape[:-1], self.out_features)
-
-    def _copy(self, kind: str) -> torch.Tensor | None:
-        """W^T, contiguous (kind "t"), or W packed for oneDNN ("packed"), cached until the weight
-        changes (in place or replaced); None if this PyTorch cannot pack."""
-        if kind == "packed" and not Linear._packed_ok:
-            return None
-        key = (kind, self.weight.data_ptr(), self.weight._version, self.weight.dtype)
-        cache = self.__dict__.setdefault("_copies", {})
-        if cache.get(kind, (None,))[0] != key:
-            w = self.weight.detach()
-            if kind == "t":
-                copy = w.t().contiguous()
-            else:
-                try:   # the batch-size hint (8) sets the blocking; any number of rows works
-                    copy = torch.ops.mkldnn._reorder_linear_weight(w, 8)
-                except (AttributeError, RuntimeError):   # no oneDNN in this build
-                    Linear._packed_ok = False
-                    return None
-            cache[kind] = (key, copy)
-        return cache[kind][1]
-
-    def __getstate__(self) -> dict:
-        """Copies and pickles leave the cached weight copies behind (they are remade on use)."""
-        state = super().__getstate__()                                   # a copy of __dict__
-        state.pop("_copies", None)
-        return state
+# GPT-2 small ("124M"), the smallest released GPT-2: the shape of the course's GPT-2-sized measurements
+GPT2_SMALL = GPTConfig(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768)
 
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, layer_idx: int):
         super().__init__()
         self.n_head, self.head_dim, self.layer_idx = config.n_head, config.head_dim, layer_idx
-        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
-        self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, kv_cache: KVCache | None = None,
-                attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv_cache=None, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)                          # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, self.head_dim).transpose(1, 2)      # (B, nh, T, hs)
@@ -140,35 +72,27 @@ class CausalSelfAttention(nn.Module):
             k, v = kv_cache.update(self.layer_idx, k, v)                  # (B, nh, S, hs), S = past + T
         dropout = self.dropout if self.training else 0.0
         if attn_mask is not None:       # explicit mask: padding and/or causal with an offset
-            y = self.attention(q, k, v, attn_mask, dropout)
+            y = attention(q, k, v, attn_mask, dropout)
         elif past == 0:                 # plain causal attention over the new tokens
-            y = self.attention(q, k, v, None, dropout, is_causal=T > 1)
+            y = attention(q, k, v, None, dropout, is_causal=T > 1)
         elif T == 1:                    # one new token sees every cached position
-            y = self.attention(q, k, v, None, dropout)
+            y = attention(q, k, v, None, dropout)
         else:                           # several new tokens after a cache: query i sees keys <= past + i
-            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-            y = self.attention(q, k, v, mask, dropout)
+            y = attention(q, k, v, causal_mask(T, past, x.device), dropout)
         y = self.c_proj(y.transpose(1, 2).reshape(B, T, C))               # (B, T, C)
         return self.resid_dropout(y) if self.training else y              # dropout only while training
 
-    cudnn_attention = False    # True lets PyTorch choose cuDNN's attention kernel on CUDA
 
-    def attention(self, q, k, v, mask: torch.Tensor | None, dropout: float,
-                  is_causal: bool = False) -> torch.Tensor:
-        """``F.scaled_dot_product_attention``; on CUDA without cuDNN's kernel, which PyTorch prefers
-        for fp16/bf16 on recent GPUs but which prepares a new plan for every new key length, and
-        decoding brings a new length at every step."""
-        if sdpa_kernel is None or q.device.type != "cuda" or self.cudnn_attention:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
-        with sdpa_kernel(_NOT_CUDNN):
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
+def causal_mask(T: int, past: int, device=None) -> torch.Tensor:
+    """Boolean (T, past + T): query i sits at position past + i and sees keys 0..past + i."""
+    return torch.ones(T, past + T, dtype=torch.bool, device=device).tril(diagonal=past)
 
 
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,6 +116,8 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),   # token embeddings
@@ -200,7 +126,7 @@ class GPT(nn.Module):
             h=nn.ModuleList(Block(config, i) for i in range(config.n_layer)),
             ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
         ))
-        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight          # tied embeddings, as GPT-2
         self.apply(self._init_weights)
         for name, p in self.named_parameters():                    # GPT-2's scaled residual init
@@ -209,12 +135,16 @@ class GPT(nn.Module):
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, nn.Linear):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    @staticmethod
+    def count_parameters(config: GPTConfig) -> int:
+        """Parameters of a GPT with this config (tied embeddings once), without allocating weights."""
+        with torch.device("meta"):
+            return GPT(config).num_params()
 
     def num_params(self, non_embedding: bool = False) -> int:
         n = sum(p.numel() for p in self.parameters())   # the tied lm_head is counted once
@@ -228,14 +158,13 @@ class GPT(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.transformer.wte.weight.dtype
 
-    def forward(self, idx: torch.Tensor, kv_cache: KVCache | None = None,
-                attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None,
-                last_only: bool = False) -> torch.Tensor:
+    def forward(self, idx: torch.Tensor, kv_cache=None, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, last_only: bool = False) -> torch.Tensor:
         """Logits (B, T, vocab) for the T tokens in ``idx`` (B, T).
 
-        kv_cache: keys/values of earlier positions; the new ones are appended to it.
-        attention_mask: (B, S) with 1 for real tokens and 0 for padding, S = cached + T.
+        kv_cache: keys/values of earlier positions (a ``KVCache``); the new ones are appended to it.
+        attention_mask: (B, S) with 1 for real tokens and 0 for padding, S = cached + T; or a
+            ready boolean mask (B, 1, T, S), True where a query may see a key.
         position_ids: (B, T) positions of the new tokens (default: cache length + 0..T-1).
         last_only: return only the last position's logits, (B, 1, vocab), as decoding needs.
         """
@@ -245,7 +174,10 @@ class GPT(nn.Module):
         if idx.dim() != 2 or idx.shape[1] == 0:
             raise ValueError(f"idx must have shape (B, T) with T >= 1, got {tuple(idx.shape)}")
         B, T = idx.shape
-        past = kv_cache.length if kv_cache is not None else 0
+        past = 0
+        if kv_cache is not None:
+            kv_cache.check(self.config, B, self.dtype, idx.device)
+            past = kv_cache.length
         if position_ids is None and past + T > self.config.block_size:
             raise ValueError(f"sequence length {past + T} (cached {past} + new {T}) exceeds the "
                              f"context window block_size={self.config.block_size}; crop the input")
@@ -253,16 +185,13 @@ class GPT(nn.Module):
         if idx.device.type == "cpu" and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
             raise ValueError(f"token ids must lie in [0, {self.config.vocab_size}), "
                              f"got min {int(idx.min())} and max {int(idx.max())}")
-        if position_ids is None:
-            pos = torch.arange(past, past + T, device=idx.device)        # (T,)
-        else:
-            pos = position_ids                                              # (B, T)
+        pos = torch.arange(past, past + T, device=idx.device) if position_ids is None else position_ids
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)         # (B, T, C)
         if self.training:
             x = self.transformer.drop(x)
         attn_mask = None
         if attention_mask is not None:
-            attn_mask = self._padding_mask(attention_mask, past, T)       # (B, 1, T, S)
+            attn_mask = padding_mask(attention_mask, past, T)              # (B, 1, T, S)
         for block in self.transformer.h:
             x = block(x, kv_cache, attn_mask)
         if kv_cache is not None:
@@ -270,19 +199,6 @@ class GPT(nn.Module):
         if last_only:
             x = x[:, -1:, :]
         return self.lm_head(self.transformer.ln_f(x))                      # (B, T, vocab)
-
-    @staticmethod
-    def _padding_mask(attention_mask: torch.Tensor, past: int, T: int) -> torch.Tensor:
-        """Boolean (B, 1, T, S) mask: causal (with the cache's offset) and no padded keys."""
-        S = past + T
-        if attention_mask.dim() != 2 or attention_mask.shape[1] != S:
-            raise ValueError(f"attention_mask must have shape (B, {S}) (cached + new tokens), "
-                             f"got {tuple(attention_mask.shape)}")
-        causal = torch.ones(T, S, dtype=torch.bool, device=attention_mask.device).tril(diagonal=past)
-        mask = causal[None, None] & attention_mask.bool()[:, None, None, :]      # (B, 1, T, S)
-        # a padded query row would see no key at all (NaN in softmax): let it see itself
-        eye = torch.ones(T, S, dtype=torch.bool, device=mask.device).tril(past).triu(past)  # key past + i
-        return mask | (~mask.any(-1, keepdim=True) & eye)
 
     # ------------------------------------------------------------------ Hugging Face GPT-2
     @classmethod
@@ -294,15 +210,14 @@ class GPT(nn.Module):
         except ImportError as e:  # pragma: no cover - depends on the environment
             raise ImportError("GPT.from_pretrained needs transformers: pip install 'nanoinfer_lib[hf]'") from e
         try:
-            hf = GPT2LMHeadModel.from_pretrained(name_or_path, torch_dtype=torch.float32)
+            hf = GPT2LMHeadModel.from_pretrained(name_or_path)       # GPT-2 ships float32 weights
         except OSError as e:
             where = "directory" if Path(name_or_path).exists() else "hub name (needs internet)"
             raise OSError(f"could not load GPT-2 weights from {name_or_path!r} ({where}): {e}") from e
         hc = hf.config
-        config = GPTConfig(block_size=hc.n_positions, vocab_size=hc.vocab_size, n_layer=hc.n_layer,
-                           n_head=hc.n_head, n_embd=hc.n_embd, bias=True,
-                           layer_norm_epsilon=hc.layer_norm_epsilon)
-        model = cls(config)
+        model = cls(GPTConfig(block_size=hc.n_positions, vocab_size=hc.vocab_size, n_layer=hc.n_layer,
+                              n_head=hc.n_head, n_embd=hc.n_embd, bias=True,
+                              layer_norm_epsilon=hc.layer_norm_epsilon))
         sd, sd_hf = model.state_dict(), hf.state_dict()
         # HF's GPT-2 uses Conv1D modules: their weights are stored transposed relative to nn.Linear
         transposed = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -319,5 +234,17 @@ class GPT(nn.Module):
         model.eval()
         return model.to(dtype) if dtype is not None else model
 
-    def config_json(self) -> str:
-        return json.dumps(self.config.to_dict())
+
+def padding_mask(attention_mask: torch.Tensor, past: int, T: int) -> torch.Tensor:
+    """Boolean (B, 1, T, S) mask from a (B, S) padding mask: causal (with the cache's offset) and no
+    padded keys. A ready (B, 1, T, S) boolean mask is returned as it is."""
+    S = past + T
+    if attention_mask.dim() == 4 and attention_mask.dtype == torch.bool and attention_mask.shape[-2:] == (T, S):
+        return attention_mask
+    if attention_mask.dim() != 2 or attention_mask.shape[1] != S:
+        raise ValueError(f"attention_mask must have shape (B, {S}) (cached + new tokens) or be a boolean "
+                         f"(B, 1, {T}, {S}) mask, got {tuple(attention_mask.shape)}")
+    mask = causal_mask(T, past, attention_mask.device)[None, None] & attention_mask.bool()[:, None, None, :]
+    # a padded query row would see no key at all (NaN in softmax): let it see itself
+    eye = torch.ones(T, S, dtype=torch.bool, device=mask.device).tril(past).triu(past)  # key past + i
+    return mask | (~mask.any(-1, keepdim=True) & eye)
