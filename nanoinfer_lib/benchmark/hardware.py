@@ -1,0 +1,173 @@
+"""What a measurement ran on, and the machine's limits: the CPU's model and the features that decide
+the course's claims, the GPU, memory in use, and the memory-bandwidth roofs.
+
+The memory roof is **read** bandwidth: a reduction (``x.sum()``) over a buffer far larger than the
+last-level cache, filled first (a never-written buffer reads from the zero page and looks
+impossibly fast), at the thread count already set. Copy bandwidth is kept as a second reference;
+a copy reads and writes every byte, so on many CPUs it reaches well under the read rate.
+"""
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import re
+import statistics
+import subprocess
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .. import validate
+from .timing import time_fn
+
+# CPU flags (as /proc/cpuinfo names them) that decide the precision and speed claims
+CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "avx512_vnni": "AVX512-VNNI",
+                "avx_vnni": "AVX-VNNI", "amx_bf16": "AMX-BF16", "amx_int8": "AMX-INT8", "asimd": "NEON",
+                "sve": "SVE", "bf16": "BF16 (Arm)"}
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_name() -> str:
+    """The CPU's model name where the system tells it (Linux: /proc/cpuinfo), else its architecture."""
+    m = re.search(r"^model name\s*:\s*(.+)$", _cpuinfo(), re.M)
+    if m:
+        return f"{m.group(1).strip()} ({platform.machine()})"
+    if platform.system() == "Darwin":
+        try:
+            brand = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                                   text=True, timeout=5).stdout.strip()
+            if brand:
+                return f"{brand} ({platform.machine()})"
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_features() -> list[str]:
+    """The features of ``CPU_FEATURES`` this CPU has (empty where the system does not say)."""
+    m = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", _cpuinfo(), re.M)
+    flags = set(m.group(1).split()) if m else set()
+    return [name for flag, name in CPU_FEATURES.items() if flag in flags]
+
+
+def last_level_cache_bytes() -> int | None:
+    """Size of the CPU's largest cache (Linux sysfs), or None."""
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        m = re.fullmatch(r"(\d+)([KMG]?)", f.read_text().strip())
+        if m:
+            sizes.append(int(m.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[m.group(2)])
+    return max(sizes) if sizes else None
+
+
+def gpu_info(device: torch.device | str = "cuda") -> dict:
+    """The card, its memory, the driver (from nvidia-smi when present) and torch's CUDA version."""
+    props = torch.cuda.get_device_properties(device)
+    driver = None
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=10).stdout.split("\n")[0].strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"gpu": props.name, "gpu_memory_gb": round(props.total_memory / 1e9, 1), "driver": driver,
+            "torch_cuda": torch.version.cuda, "compute_capability": f"{props.major}.{props.minor}"}
+
+
+def device_info(device: torch.device | str | None = None) -> dict:
+    """Where a measurement ran: the device and its name, the CPU's model, features and cores, the
+    GPU (card, driver, CUDA) when the device is one, torch and its thread count, and the date (UTC)."""
+    device = torch.device(device or "cpu")
+    info = {"device": str(device), "device_name": cpu_name(), "cpu": cpu_name(), "cpu_features": cpu_features(),
+            "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "torch": torch.__version__,
+            "platform": platform.platform(),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if device.type == "cuda":
+        info.update(gpu_info(device))
+        info["device_name"] = info["gpu"]
+    return info
+
+
+def describe(info: dict) -> str:
+    """One line for titles and captions: "AMD EPYC (x86_64), 2 cores, AVX-512, ..., 1 thread"."""
+    if info.get("gpu"):
+        return f"{info['gpu']} (driver {info.get('driver') or '?'}, CUDA {info.get('torch_cuda')})"
+    feats = ", ".join(info.get("cpu_features") or []) or "no vector features reported"
+    threads = info.get("threads")
+    return f"{info.get('cpu', info.get('device_name'))}, {info.get('cpu_count')} cores, {feats}, " \
+           f"{threads} thread{'s' if threads != 1 else ''}"
+
+
+def process_memory() -> dict:
+    """This process's memory from the OS (psutil): resident set (RSS) and virtual size (VMS), in MB."""
+    import psutil
+    info = psutil.Process().memory_info()
+    return {"rss_mb": info.rss / 2**20, "vms_mb": info.vms / 2**20}
+
+
+def gpu_memory(device: torch.device | str | None = None) -> dict:
+    """PyTorch's CUDA allocator: memory held by tensors (allocated), kept by the caching allocator
+    (reserved) and the peak allocated since the last reset, in MB. Values are None without CUDA."""
+    if not torch.cuda.is_available():
+        return {"allocated_mb": None, "reserved_mb": None, "peak_allocated_mb": None}
+    return {"allocated_mb": torch.cuda.memory_allocated(device) / 2**20,
+            "reserved_mb": torch.cuda.memory_reserved(device) / 2**20,
+            "peak_allocated_mb": torch.cuda.max_memory_allocated(device) / 2**20}
+
+
+def model_memory(model: nn.Module) -> int:
+    """Bytes of the model's parameters and buffers, each storage counted once (tied weights once)."""
+    seen, total = set(), 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        key = t.untyped_storage().data_ptr()
+        if key not in seen:
+            seen.add(key)
+            total += t.numel() * t.element_size()
+    return total
+
+
+def _roof_buffer_bytes(device: torch.device) -> int:
+    if device.type != "cpu":
+        return 1 << 30
+    return max(256 << 20, 8 * (last_level_cache_bytes() or 32 << 20))
+
+
+def read_bandwidth(nbytes: int | None = None, device: torch.device | str = "cpu", num_runs: int = 7) -> float:
+    """GB/s read by a reduction over a filled ``nbytes`` fp32 buffer (default: at least 8 times the
+    last-level cache, 256 MiB or more), median of ``num_runs``, at the current thread count."""
+    device = torch.device(device)
+    nbytes = validate.integer("nbytes", nbytes if nbytes is not None else _roof_buffer_bytes(device), 2**20)
+    x = torch.ones(nbytes // 4, dtype=torch.float32, device=device)       # written: real pages
+    times = time_fn(lambda: x.sum(), num_runs=validate.integer("num_runs", num_runs, 1), warmup=1, device=device)
+    return x.numel() * 4 / statistics.median(times) / 1e9
+
+
+def copy_bandwidth(nbytes: int = 256 * 2**20, device: torch.device | str = "cpu", num_runs: int = 5) -> float:
+    """GB/s of traffic while copying a ``nbytes`` buffer (median of runs): a copy reads and writes
+    every byte, so 2 * nbytes move per copy. A second reference beside ``read_bandwidth``."""
+    nbytes = validate.integer("nbytes", nbytes, 2**20)
+    src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
+    dst = torch.zeros_like(src)
+    times = time_fn(lambda: dst.copy_(src), num_runs=validate.integer("num_runs", num_runs, 1), warmup=1, device=device)
+    return 2 * src.numel() * 4 / statistics.median(times) / 1e9
+
+
+def roofs(device: torch.device | str = "cpu") -> dict:
+    """Both bandwidth references, measured now, at the current thread count."""
+    return {"read_GBps": read_bandwidth(device=device), "copy_GBps": copy_bandwidth(device=device),
+            "threads": torch.get_num_threads()}
+
+
+def fraction_of_roof(achieved_GBps: float, roof_GBps: float) -> float | None:
+    """achieved / roof, or None when it exceeds 1: a figure above the roof is a measurement error
+    (a cache-resident working set, a wrong byte count), never a result to print."""
+    f = achieved_GBps / roof_GBps
+    return f if f <= 1.0 else None
