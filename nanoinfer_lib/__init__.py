@@ -1,5 +1,7 @@
 """NanoInfer: the backing library of the course on how a language model generates text."""
+from .benchmark import benchmark_model
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
+from .explorer import explore_sampling
 from .generation import generate, generate_batch
 from .kv_cache import KVCache
 from .metrics import compute_metrics, corpus_bleu, perplexity, rouge_l, sentence_bleu
@@ -7,17 +9,9 @@ from .model import GPT, GPTConfig
 from .sampling import (apply_repetition_penalty, apply_temperature, min_p_filter, sample_next_token,
                        top_k_filter, top_p_filter)
 from .tokenizer import Tokenizer
-from .widgets import SamplingExplorer, explore_sampling, sampling_explorer
+from .widgets import SamplingExplorer, sampling_explorer
 
-__version__ = "0.1.0"
-
-
-def __getattr__(name: str):
-    # imported on first use, so that `python -m nanoinfer_lib.benchmark` does not load that module twice
-    if name == "benchmark_model":
-        from .benchmark import benchmark_model
-        return benchmark_model
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__version__ = "0.2.0"
 
 __all__ = [
     "GPT", "GPTConfig", "KVCache", "Tokenizer", "load_checkpoint", "load_model", "save_checkpoint",

@@ -21,10 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repetition-penalty", type=float, default=None, help="> 1 discourages repeated tokens")
     p.add_argument("--seed", type=int, default=None, help="seed for reproducible sampling")
     p.add_argument("--checkpoint", default=None, help="another checkpoint file (default: the bundled model)")
+    p.add_argument("--model", default="shakespeare", choices=["shakespeare", "draft"],
+                   help="which bundled model (default shakespeare; draft is chapter 06's small draft model)")
     p.add_argument("--no-cache", action="store_true", help="recompute the whole context every step (slow path)")
     args = p.parse_args(argv)
     try:
-        model, tokenizer = load_model(checkpoint=args.checkpoint)
+        model, tokenizer = load_model(checkpoint=args.checkpoint, name=args.model)
         ids = tokenizer.encode(args.prompt, return_tensors="pt")
         print(args.prompt, end="", flush=True)
         t0, n = time.perf_counter(), 0
@@ -34,9 +36,12 @@ def main(argv: list[str] | None = None) -> int:
                               use_cache=not args.no_cache, stream=True):
             print(tokenizer.decode(token), end="", flush=True)
             n += 1
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, OSError) as e:      # a bad argument or a bad file: one line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\n[interrupted]", file=sys.stderr)
+        return 130
     dt = time.perf_counter() - t0
     print(f"\n\n[{n} tokens in {dt:.2f}s, {n / max(dt, 1e-9):.0f} tokens/s]", file=sys.stderr)
     return 0

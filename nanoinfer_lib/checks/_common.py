@@ -1,0 +1,30 @@
+"""What every chapter's self-checks share: calling a learner's function safely, reading an answer."""
+from __future__ import annotations
+
+
+def require_callable(fn, name: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
+
+
+def learner_int(fn, *args) -> tuple[bool, object]:
+    """Call a learner's function; report (instead of a traceback) when it raises or returns None."""
+    try:
+        got = fn(*args)
+    except Exception as e:  # a learner's bug: report it instead of a traceback
+        print(f"✗ fn{args!r} raised {type(e).__name__}: {e}".replace(",)", ")"))
+        return False, None
+    if got is None:
+        print("✗ your function returned None: fill it in and return an int")
+        return False, None
+    return True, got
+
+
+
+def number_answer(answer, name: str) -> float | None:
+    if answer is None or answer is ...:
+        print(f"… not answered yet: replace the ... with your {name}")
+        return None
+    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        raise TypeError(f"answer must be a number, got {type(answer).__name__}")
+    return float(answer)

@@ -1,0 +1,93 @@
+"""Exercises of chapter 02 (the KV cache). Each check prints a friendly verdict and returns a bool."""
+from __future__ import annotations
+
+import torch
+
+from ..kv_cache import kv_cache_bytes
+from ._common import require_callable
+
+
+def check_cache_update(fn) -> bool:
+    """Exercise (chapter 02): ``fn(past, k, v) -> (k_all, v_all)`` appends one layer's new keys and
+    values (B, nh, T, hs) to ``past`` (None, or a pair of (B, nh, S, hs) tensors) along the time axis."""
+    require_callable(fn, "fn")
+    g = torch.Generator().manual_seed(0)
+    cases = [(None, 1, 3), ((2, 5), 2, 1), ((2, 7), 2, 3)]      # (past shape (B, S) or None, B, T)
+    for past_shape, B, T in cases:
+        nh, hs = 3, 4
+        k, v = torch.randn(B, nh, T, hs, generator=g), torch.randn(B, nh, T, hs, generator=g)
+        past = None
+        if past_shape is not None:
+            S = past_shape[1]
+            past = (torch.randn(B, nh, S, hs, generator=g), torch.randn(B, nh, S, hs, generator=g))
+        want = (k, v) if past is None else (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))
+        try:
+            got = fn(past, k, v)
+        except NotImplementedError:
+            print("… not written yet: replace the raise NotImplementedError with your code")
+            return False
+        except Exception as e:  # a learner's bug: report it instead of a traceback
+            print(f"✗ with past={'None' if past is None else 'S=' + str(past_shape[1])} and T={T}: "
+                  f"raised {type(e).__name__}")
+            return False
+        if not (isinstance(got, tuple) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)):
+            print("✗ return a pair (k_all, v_all) of tensors")
+            return False
+        for name, g_t, w_t in (("k_all", got[0], want[0]), ("v_all", got[1], want[1])):
+            if g_t.shape != w_t.shape:
+                print(f"✗ {name} has shape {tuple(g_t.shape)}, expected {tuple(w_t.shape)} "
+                      "(B, nh, S + T, hs): concatenate on the time axis, dim=2")
+                return False
+            if not torch.equal(g_t, w_t):
+                print(f"✗ {name} has the right shape but wrong values: old positions first, then the new ones")
+                return False
+    print(f"✓ cache update correct for {len(cases)} cases (time axis is dim 2 of (B, nh, T, hs))")
+    return True
+
+
+def check_causal_mask(fn) -> bool:
+    """Exercise (chapter 02): ``fn(T, past) -> bool tensor (T, past + T)``, True where query i (the
+    (past + i)-th position) may attend to key j, i.e. j <= past + i."""
+    require_callable(fn, "fn")
+    cases = [(1, 0), (4, 0), (1, 5), (3, 4), (5, 2)]
+    for T, past in cases:
+        want = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
+        try:
+            got = fn(T, past)
+        except NotImplementedError:
+            print("… not written yet: replace the raise NotImplementedError with your code")
+            return False
+        except Exception as e:  # a learner's bug: report it instead of a traceback
+            print(f"✗ fn(T={T}, past={past}) raised {type(e).__name__}")
+            return False
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            print(f"✗ fn(T={T}, past={past}) gave {shape}, expected a tensor of shape {tuple(want.shape)} "
+                  "(queries x keys; a square T x T mask is the tutorial's bug)")
+            return False
+        if not torch.equal(got.bool(), want):
+            print(f"✗ fn(T={T}, past={past}): wrong entries; query i sits at position past + i "
+                  "and may see keys 0..past + i")
+            return False
+    print(f"✓ causal mask with a cache offset correct for {len(cases)} (T, past) cases")
+    return True
+
+
+def check_cache_size(answer_bytes, config, batch_size: int, seq_len: int, dtype: torch.dtype) -> bool:
+    """Exercise (chapter 02): your prediction, in bytes, of the KV cache of ``config`` holding
+    ``seq_len`` positions for ``batch_size`` sequences in ``dtype`` (within 1%)."""
+    if answer_bytes is None or answer_bytes is ...:
+        print("… not answered yet: replace the ... with your prediction in bytes")
+        return False
+    if isinstance(answer_bytes, bool) or not isinstance(answer_bytes, (int, float)):
+        raise TypeError(f"answer_bytes must be a number of bytes, got {type(answer_bytes).__name__}")
+    want = kv_cache_bytes(config, batch_size, seq_len, dtype)
+    if abs(answer_bytes - want) <= 0.01 * want:
+        print(f"✓ {answer_bytes:,.0f} bytes = {answer_bytes / 2**20:,.1f} MiB is right")
+        return True
+    ratio = answer_bytes / want if want else float("inf")
+    hint = ("off by 2: k AND v" if abs(ratio - 0.5) < 0.01 or abs(ratio - 2) < 0.02 else
+            "off by the dtype's bytes per number" if any(abs(ratio - r) < 0.01 for r in (0.25, 0.5, 2, 4)) else
+            "count 2 (k, v) x n_layer x batch x positions x n_embd x bytes per number")
+    print(f"✗ {answer_bytes:,.0f} bytes is {ratio:.3g}x the right size; hint: {hint}")
+    return False

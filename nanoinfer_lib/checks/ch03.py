@@ -1,0 +1,135 @@
+"""Exercises of chapter 03 (sampling). Each check prints a friendly verdict and returns a bool."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..sampling import process_logits, top_p_filter
+from ._common import require_callable
+
+
+# The distribution and the settings of the "which tokens survive?" exercise.
+SURVIVOR_PROBS = {"the": 0.35, "a": 0.25, "my": 0.15, "thy": 0.12, "his": 0.08, "our": 0.05}
+SURVIVOR_SETTINGS = {
+    "top_k=2": dict(top_k=2),
+    "top_p=0.7": dict(top_p=0.7),
+    "min_p=0.3": dict(min_p=0.3),
+    "top_k=3, top_p=0.75": dict(top_k=3, top_p=0.75),
+    "temperature=2.0, top_p=0.7": dict(temperature=2.0, top_p=0.7),
+    "temperature=0": dict(temperature=0.0),
+}
+
+
+def survivors(setting: str) -> set[str]:
+    """The words of ``SURVIVOR_PROBS`` that ``process_logits`` keeps under ``SURVIVOR_SETTINGS[setting]``."""
+    words = list(SURVIVOR_PROBS)
+    logits = torch.tensor([math.log(p) for p in SURVIVOR_PROBS.values()])
+    kept = torch.isfinite(process_logits(logits, **SURVIVOR_SETTINGS[setting]))
+    return {w for w, k in zip(words, kept.tolist()) if k}
+
+
+def check_survivors(answers) -> bool:
+    """Exercise (chapter 03): ``answers`` maps each setting of ``SURVIVOR_SETTINGS`` to the set of words
+    of ``SURVIVOR_PROBS`` that survive it. Prints a verdict per setting; True when all are right."""
+    if not isinstance(answers, dict):
+        raise TypeError(f"answers must be a dict {{setting: set of words}}, got {type(answers).__name__}")
+    hints = {
+        "top_p=0.7": "add probabilities from the top until the sum reaches 0.7; the token that crosses it stays",
+        "min_p=0.3": "the threshold is 0.3 times the top probability (0.35), not 0.3",
+        "top_k=3, top_p=0.75": "top-p runs after top-k, on the 3 survivors renormalised to sum to 1",
+        "temperature=2.0, top_p=0.7": "temperature first: p ** (1/T), renormalised, then the top-p rule",
+        "temperature=0": "temperature 0 means greedy",
+        "top_k=2": "the two most likely words",
+    }
+    right = 0
+    for setting in SURVIVOR_SETTINGS:
+        want = survivors(setting)
+        got = answers.get(setting)
+        if got is None or got is ...:
+            print(f"… {setting}: no answer yet")
+            continue
+        got = {got} if isinstance(got, str) else set(got)
+        unknown = got - set(SURVIVOR_PROBS)
+        if unknown:
+            print(f"✗ {setting}: {sorted(unknown)} are not in the distribution (use the words of SURVIVOR_PROBS)")
+        elif got == want:
+            right += 1
+            print(f"✓ {setting}: {len(want)} survive")
+        else:
+            print(f"✗ {setting}: not quite (you kept {len(got)}, the rule keeps {len(want)}); hint: {hints[setting]}")
+    ok = right == len(SURVIVOR_SETTINGS)
+    print(f"{right}/{len(SURVIVOR_SETTINGS)} right" + (": you can predict every filter by hand" if ok else ""))
+    return ok
+
+
+def check_top_p(fn) -> bool:
+    """Exercise (chapter 03): ``fn(logits (..., V), top_p) -> logits`` with removed entries ``-inf``,
+    compared with ``nanoinfer_lib.sampling.top_p_filter`` on hand-made and random logits. It must
+    work on unsorted logits and batches, keep the token that crosses ``top_p``, and not modify its input."""
+    require_callable(fn, "fn")
+    g = torch.Generator().manual_seed(0)
+    hand = torch.tensor([math.log(p) for p in (0.1, 0.4, 0.2, 0.3)])      # unsorted on purpose
+    cases = [(hand, 0.6), (hand, 0.35), (hand, 0.0), (hand, 0.95)]
+    for V, scale in ((8, 1.0), (50, 3.0), (2048, 2.0)):
+        x = torch.randn(4, V, generator=g) * scale                         # (B, V)
+        cases += [(x, p) for p in (0.1, 0.5, 0.9)]
+    for logits, p in cases:
+        where = f"(logits shape {tuple(logits.shape)}, top_p={p})"
+        before = logits.clone()
+        try:
+            got = fn(logits, p)
+        except Exception as e:
+            print(f"✗ {where}: your function raised {type(e).__name__}: {e}")
+            return False
+        if not torch.equal(logits, before):
+            print(f"✗ {where}: your function changed its input in place; work on a copy (masked_fill, not [...] =)")
+            return False
+        if not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+            print(f"✗ {where}: return logits of the same shape, got "
+                  f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}")
+            return False
+        want = top_p_filter(logits, p)
+        keep_got, keep_want = torch.isfinite(got), torch.isfinite(want)
+        if not torch.equal(keep_got, keep_want):
+            hint = "compare the kept set with the library's top_p_filter"
+            n_got, n_want = keep_got.sum(-1), keep_want.sum(-1)
+            if torch.equal(n_got, n_want):
+                hint = "you keep the right number of tokens but the wrong ones: scatter the sorted mask back to vocabulary order"
+            elif bool((n_got == n_want - 1).any()):
+                hint = "keep the token whose probability crosses top_p (shift the mask right by one)"
+            elif not bool(keep_got.any(-1).all()):
+                hint = "at least one token must survive"
+            print(f"✗ {where}: kept {n_got.tolist()} tokens per row, expected {n_want.tolist()}; {hint}")
+            return False
+        if not torch.allclose(got[keep_got], logits[keep_got]):
+            print(f"✗ {where}: kept logits must be unchanged (only removed ones become -inf)")
+            return False
+    print(f"✓ all {len(cases)} cases match top_p_filter (hand-made, unsorted, batched, vocabulary of 2048)")
+    return True
+
+
+def check_distinct_n(fn) -> bool:
+    """Exercise (chapter 03): ``fn(samples: list[list[int]], n) -> float``, distinct-n = unique n-grams
+    over all samples divided by the number of n-grams (0.0 when there are none)."""
+    require_callable(fn, "fn")
+
+    def ref(samples, n):
+        grams = [tuple(s[i:i + n]) for s in samples for i in range(len(s) - n + 1)]
+        return len(set(grams)) / len(grams) if grams else 0.0
+
+    cases = [([[1, 2, 3, 4]], 1), ([[1, 1, 1, 1]], 1), ([[1, 2, 1, 2, 1, 2]], 2), ([[1, 2], [1, 2]], 2),
+             ([[5, 6, 7], [7, 6, 5]], 2), ([[1]], 2), ([[3, 4, 3, 4]], 3), ([], 1)]
+    for samples, n in cases:
+        want = ref(samples, n)
+        try:
+            got = fn([list(s) for s in samples], n)
+        except Exception as e:
+            print(f"✗ fn({samples}, {n}) raised {type(e).__name__}: {e}")
+            return False
+        if got is None or abs(float(got) - want) > 1e-9:
+            hint = " (n-grams must not cross from one sample into the next)" if len(samples) > 1 else ""
+            print(f"✗ fn({samples}, {n}) = {got}, expected {want:.4f}{hint}")
+            return False
+    print(f"✓ all {len(cases)} cases right")
+    return True

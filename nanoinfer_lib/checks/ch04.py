@@ -1,0 +1,47 @@
+"""Exercises of chapter 04 (performance). Each check prints a friendly verdict and returns a bool."""
+from __future__ import annotations
+
+import time
+
+from ..benchmark.speed import decode_bytes_per_step
+from ._common import require_callable
+
+
+def check_timer(fn) -> bool:
+    """Exercise (chapter 04): ``fn(work, num_runs) -> float`` times ``work()`` honestly and returns the
+    typical time of one call in seconds. Checked with a function whose first call is slow (a cold
+    start of 0.2 s) and whose later calls take about 10 ms, with one 0.1 s hiccup among them."""
+    require_callable(fn, "fn")
+    calls = []
+
+    def work():
+        calls.append(None)
+        time.sleep(0.2 if len(calls) == 1 else 0.1 if len(calls) == 4 else 0.01)
+
+    got = fn(work, 7)
+    if not isinstance(got, (int, float)):
+        print(f"✗ the timer must return a number of seconds, got {type(got).__name__}")
+        return False
+    if len(calls) < 8:
+        print(f"✗ work() ran {len(calls)} times for num_runs=7: run it once untimed first (warm-up)")
+        return False
+    if not 0.009 <= got < 0.05:
+        hint = "the cold first call is in it: warm up first" if got >= 0.05 else "is it in seconds?"
+        print(f"✗ got {got * 1e3:.1f} ms, but a typical call takes about 10 ms ({hint}; a median ignores the hiccup)")
+        return False
+    print("✓ about 10 ms per call: the warm-up skipped the cold start and the median ignored the hiccup")
+    return True
+
+
+def check_decode_bytes(fn, model) -> bool:
+    """Exercise (chapter 04): ``fn(model, batch_size, context_len) -> int``, the bytes one decode step
+    reads: every weight once (tied embedding once, position table left out) plus the KV cache."""
+    require_callable(fn, "fn")
+    for B, S in ((1, 1), (1, 300), (8, 64)):
+        want, got = decode_bytes_per_step(model, B, S), fn(model, B, S)
+        if got != want["total"]:
+            print(f"✗ batch_size={B}, context_len={S}: got {got:,} bytes, expected {want['total']:,} "
+                  f"(weights {want['weights']:,} + KV cache {want['kv_cache']:,})")
+            return False
+    print("✓ bytes per decode step match for 3 cases (weights + KV cache)")
+    return True

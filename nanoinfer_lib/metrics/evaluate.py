@@ -1,0 +1,116 @@
+"""``compute_metrics``: the tutorial's evaluation in one call (perplexity of the references, then
+BLEU-4, ROUGE-L and distinct-n of greedy or sampled continuations), and the bundled evaluation set.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from .. import validate
+from ..generation import generate_batch
+from ..paths import EVAL_SET
+from .perplexity import continuation_nll
+from .text import corpus_bleu, distinct_n, rouge_l, words
+
+
+def check_eval_data(eval_data) -> list[dict]:
+    """Raise a ValueError/TypeError naming the first malformed item of ``eval_data``."""
+    if isinstance(eval_data, (str, dict)) or not isinstance(eval_data, (list, tuple)):
+        raise TypeError(f"eval_data must be a list of {{'prompt': str, 'reference': str}} dicts, "
+                        f"got {type(eval_data).__name__}")
+    if not eval_data:
+        raise ValueError("eval_data is empty: give at least one {'prompt', 'reference'} pair")
+    for i, item in enumerate(eval_data):
+        if not isinstance(item, dict):
+            raise TypeError(f"eval_data[{i}] must be a dict with 'prompt' and 'reference', got {type(item).__name__}")
+        for key in ("prompt", "reference"):
+            if key not in item:
+                raise ValueError(f"eval_data[{i}] has no {key!r} key (it has {sorted(item)})")
+            if not isinstance(item[key], str):
+                raise TypeError(f"eval_data[{i}][{key!r}] must be a str, got {type(item[key]).__name__}")
+            if not item[key].strip():
+                raise ValueError(f"eval_data[{i}][{key!r}] is empty")
+    return list(eval_data)
+
+
+def load_eval_set(path=None) -> list[dict]:
+    """The bundled held-out evaluation set (or the JSON list at ``path``): 100 pairs from plays held
+    out of training (Julius Caesar, Macbeth, Twelfth Night). Each prompt is the previous speech, the
+    speaker and the first line of a speech; the reference is that speech's next line."""
+    return check_eval_data(json.loads(Path(path or EVAL_SET).read_text()))
+
+
+def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch_size: int = 16,
+                    temperature: float = 0.0, top_k: int | None = None, top_p: float | None = None,
+                    min_p: float | None = None, repetition_penalty: float | None = None,
+                    seed: int | None = None, first_line: bool = True, progress: bool | None = None,
+                    return_hypotheses: bool = False) -> dict:
+    """Score ``model`` on ``eval_data`` (a list of ``{"prompt": str, "reference": str}``).
+
+    - ``perplexity``: exp of the mean NLL of the reference tokens given their prompts (all reference
+      tokens pooled), i.e. how well the model predicts the true continuation.
+    - Each prompt is continued by ``generate_batch`` (greedy by default: ``temperature=0``; the other
+      sampling arguments as in ``generate``). Batches group prompts of similar length; sampling with
+      a ``seed`` repeats for the same ``eval_data`` and ``batch_size``. A continuation ends at
+      ``<|endoftext|>``; with ``first_line=True`` it also stops at its first newline and only that
+      line is kept (stripped), since the bundled references are one line of verse each.
+    - ``bleu_4``: corpus BLEU-4; ``rougeL``: mean ROUGE-L F-measure over pairs; ``distinct_1`` and
+      ``distinct_2`` of the continuations; ``generated_perplexity``: the model's perplexity of its own
+      continuations given the prompts (NaN if all are empty); ``avg_hyp_words`` and ``avg_ref_words``.
+    - ``n_examples``: how many pairs were scored. ``progress``: a tqdm bar; ``None`` shows one for
+      more than 200 pairs. ``return_hypotheses=True`` adds the continuations as ``hypotheses``.
+    """
+    validate.model("model", model)
+    validate.tokenizer("tokenizer", tokenizer)
+    data = check_eval_data(eval_data)
+    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1)
+    batch_size = validate.integer("batch_size", batch_size, 1)
+    validate.flag("first_line", first_line)
+    validate.flag("return_hypotheses", return_hypotheses)
+    if progress is None:
+        progress = len(data) > 200
+    eot = tokenizer.eot_token if tokenizer.eot_token < model.config.vocab_size else None
+    stops = [] if eot is None else [eot]                  # a continuation also ends at <|endoftext|>
+    if first_line:
+        stops += [i for i in range(min(tokenizer.vocab_size, model.config.vocab_size)) if i != eot
+                  and b"\n" in tokenizer.token_bytes([i])[0]]
+    eot_text = tokenizer.decode([tokenizer.eot_token])
+    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                    repetition_penalty=repetition_penalty)
+    prompts = [d["prompt"] for d in data]
+    ctx = [tokenizer.encode(p) for p in prompts]
+    order = sorted(range(len(data)), key=lambda i: len(ctx[i]))   # similar lengths share a batch: less padding
+    starts = range(0, len(data), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc="generating", unit="batch")
+    hyps: list[str] = [""] * len(data)
+    for k, b in enumerate(starts):
+        idx = order[b:b + batch_size]
+        out = generate_batch(model, [prompts[i] for i in idx], tokenizer, max_new_tokens=max_new_tokens,
+                             batch_size=batch_size, stop_tokens=stops, seed=None if seed is None else seed + k,
+                             **sampling)
+        for i, o in zip(idx, out):
+            o = o.split(eot_text)[0]
+            hyps[i] = o.split("\n")[0].strip() if first_line else o
+    refs = [d["reference"] for d in data]
+    ref_nll = torch.cat(continuation_nll(model, ctx, [tokenizer.encode(r) for r in refs], batch_size))
+    gen = [(c, tokenizer.encode(h)) for c, h in zip(ctx, hyps) if h]
+    gen_nll = torch.cat(continuation_nll(model, [c for c, _ in gen], [h for _, h in gen], batch_size)) if gen else None
+    results = {
+        "perplexity": math.exp(ref_nll.mean().item()),
+        "bleu_4": corpus_bleu(hyps, refs, max_n=4),
+        "rougeL": sum(rouge_l(h, r)["fmeasure"] for h, r in zip(hyps, refs)) / len(data),
+        "distinct_1": distinct_n(hyps, 1),
+        "distinct_2": distinct_n(hyps, 2),
+        "generated_perplexity": math.exp(gen_nll.mean().item()) if gen_nll is not None else float("nan"),
+        "avg_hyp_words": sum(len(words(h)) for h in hyps) / len(data),
+        "avg_ref_words": sum(len(words(r)) for r in refs) / len(data),
+        "n_examples": len(data),
+    }
+    if return_hypotheses:
+        results["hypotheses"] = hyps
+    return results

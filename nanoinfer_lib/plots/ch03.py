@@ -1,0 +1,165 @@
+"""Figures of chapter 03 (sampling). Each function returns the Figure it draws on."""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+from ..explorer import KEPT_COLOUR, REMOVED_COLOUR
+
+
+def plot_distribution(tokens: Sequence[str], probs: Sequence[float], kept: Sequence[bool] | None = None,
+                      title: str = "Next-token distribution", cumulative: bool = True, ax=None,
+                      device: str = "cpu", dtype: str = "float32"):
+    """Bars of candidate tokens (most likely first, left to right), kept ones in colour and removed ones
+    grey, with the cumulative probability as a line on a second axis (chapter 03). Returns the Figure."""
+    probs = [float(p) for p in probs]
+    if len(tokens) != len(probs) or not tokens:
+        raise ValueError(f"tokens and probs must be non-empty and of equal length, got {len(tokens)} and {len(probs)}")
+    kept = [True] * len(probs) if kept is None else [bool(k) for k in kept]
+    if len(kept) != len(probs):
+        raise ValueError("kept must have one entry per token")
+    fig = ax.figure if ax is not None else plt.subplots(figsize=(9, 3.6))[0]
+    ax = ax if ax is not None else fig.axes[0]
+    x = list(range(len(tokens)))
+    ax.bar(x, probs, color=[KEPT_COLOUR if k else REMOVED_COLOUR for k in kept])
+    ax.bar([], [], color=KEPT_COLOUR, label="kept")
+    if not all(kept):
+        ax.bar([], [], color=REMOVED_COLOUR, label="removed")
+    ax.set_xticks(x, [repr(t)[1:-1] or "''" for t in tokens], rotation=60, fontfamily="monospace", fontsize=8)
+    ax.set_xlabel("candidate next token (most likely first)")
+    ax.set_ylabel("probability")
+    ax.set_title(f"{title}\n({device}, {dtype})", fontsize=10)
+    if cumulative:
+        ax2 = ax.twinx()
+        running, acc = [], 0.0
+        for p in probs:
+            acc += p
+            running.append(acc)
+        ax2.plot(x, running, "o-", color="tab:orange", ms=3, label="cumulative probability")
+        ax2.set_ylim(0, 1.02)
+        ax2.set_ylabel("cumulative probability")
+        ax2.legend(loc="center right", fontsize=8)
+    ax.legend(loc="upper right" if not cumulative else "upper center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_temperature_grid(tokens: Sequence[str], probs_by_temperature: Mapping[float, Sequence[float]],
+                          context: str = "", device: str = "cpu", dtype: str = "float32"):
+    """One panel per temperature: the same candidates' probabilities after ``softmax(logits / T)``."""
+    if not probs_by_temperature:
+        raise ValueError("probs_by_temperature must map at least one temperature to probabilities")
+    n = len(probs_by_temperature)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), sharey=True)
+    axes = [axes] if n == 1 else list(axes)
+    labels = [repr(t)[1:-1] or "''" for t in tokens]
+    for ax, (T, probs) in zip(axes, probs_by_temperature.items()):
+        ax.bar(range(len(tokens)), [float(p) for p in probs], color=KEPT_COLOUR, label=f"T = {T}")
+        ax.set_xticks(range(len(tokens)), labels, rotation=70, fontfamily="monospace", fontsize=7)
+        ax.set_title(f"temperature {T}", fontsize=10)
+        ax.set_xlabel("candidate (most likely first)")
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("probability")
+    ctx = f" after {context[-25:]!r}" if context else ""
+    fig.suptitle(f"The same logits at four temperatures{ctx} ({device}, {dtype})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Mapping[str, Sequence[float]],
+                                vocab_size: int | None = None, device: str = "cpu", dtype: str = "float32"):
+    """Entropy (bits) of ``softmax(logits / T)`` against T, one line per context (chapter 03)."""
+    if not entropies or any(len(v) != len(temperatures) for v in entropies.values()):
+        raise ValueError("entropies must map each label to one value per temperature")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, h in entropies.items():
+        ax.plot(temperatures, h, "o-", ms=3, label=name)
+    if vocab_size:
+        ax.axhline(math.log2(vocab_size), color="grey", ls="--", label=f"uniform over {vocab_size} tokens")
+    ax.set_xlabel("temperature T")
+    ax.set_ylabel("entropy of the next-token distribution (bits)")
+    ax.set_title(f"Higher temperature, flatter distribution ({device}, {dtype})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_top_p_survivors(ps: Sequence[float], counts: Mapping[str, Sequence[float]], top_ks: Sequence[int] = (),
+                         n_positions: int | None = None, device: str = "cpu", dtype: str = "float32"):
+    """How many tokens survive top-p as p grows (log scale), one line per statistic or context;
+    dashed lines show fixed top-k values for comparison (chapter 03)."""
+    if not counts or any(len(v) != len(ps) for v in counts.values()):
+        raise ValueError("counts must map each label to one count per p")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, c in counts.items():
+        ax.plot(ps, c, "o-", ms=3, label=name)
+    for k in top_ks:
+        ax.axhline(k, ls="--", lw=1, color="grey")
+        ax.text(ps[0], k, f" top-k = {k}", va="bottom", fontsize=8, color="grey")
+    ax.set_yscale("log")
+    ax.set_xlabel("top-p threshold p")
+    ax.set_ylabel("tokens kept (log scale)")
+    where = f" over {n_positions} positions of real text" if n_positions else ""
+    ax.set_title(f"Top-p keeps a different number of tokens at each step{where}\n({device}, {dtype})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_kept_by_rank(probs, masks: Mapping[str, object], title: str = "", device: str = "cpu",
+                      dtype: str = "float32"):
+    """One panel per mask: every vocabulary token's probability against its rank (both log scales),
+    kept tokens in colour, removed ones grey. Shows at a glance whether a filter keeps the head."""
+    probs = torch.as_tensor(probs, dtype=torch.float32).flatten()
+    order = torch.argsort(probs, descending=True)
+    ranks = torch.arange(1, probs.numel() + 1)
+    n = len(masks)
+    if n == 0:
+        raise ValueError("masks must hold at least one named mask")
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.6), sharey=True)
+    axes = [axes] if n == 1 else list(axes)
+    for ax, (name, mask) in zip(axes, masks.items()):
+        mask = torch.as_tensor(mask, dtype=torch.bool).flatten()
+        if mask.numel() != probs.numel():
+            raise ValueError(f"mask {name!r} has {mask.numel()} entries, expected {probs.numel()}")
+        m = mask[order]
+        p = probs[order].clamp(min=1e-12)
+        ax.scatter(ranks[m], p[m], s=8, color="tab:red" if "bug" in name.lower() else KEPT_COLOUR,
+                   label=f"kept: {int(m.sum())} tokens, {float(probs[mask].sum()):.1%} of the probability")
+        ax.scatter(ranks[~m], p[~m], s=10, marker="x", lw=0.8, color="dimgrey", zorder=3,
+                   label=f"removed: {int((~m).sum())} tokens")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("rank of the token (1 = most likely)")
+        ax.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel("probability")
+    fig.suptitle(f"{title} ({device}, {dtype})", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_quality_vs_diversity(names: Sequence[str], diversity: Sequence[float], perplexity: Sequence[float],
+                              repetition: Sequence[float] | None = None, device: str = "cpu", dtype: str = "float32"):
+    """Each sampling setting as a point: diversity (distinct-2) against the model's own perplexity of
+    its samples; marker size grows with the repetition rate (chapter 03)."""
+    if not (len(names) == len(diversity) == len(perplexity)) or not names:
+        raise ValueError("names, diversity and perplexity must be non-empty and of equal length")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sizes = [30 + 400 * float(r) for r in repetition] if repetition is not None else 40
+    ax.scatter(diversity, perplexity, s=sizes, color=KEPT_COLOUR, alpha=0.7,
+               label="sampling setting (bigger = more repetition)" if repetition is not None else "sampling setting")
+    by_x = sorted(range(len(names)), key=lambda i: float(diversity[i]))
+    for j, i in enumerate(by_x):                      # labels alternate above/below so neighbours do not collide
+        ax.annotate(names[i], (diversity[i], perplexity[i]), textcoords="offset points",
+                    xytext=(6, 5) if j % 2 == 0 else (6, -12), fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("diversity: distinct-2 over all samples (higher = more varied)")
+    ax.set_ylabel("model's perplexity of its own samples (log scale)")
+    ax.set_title(f"Quality vs diversity of the sampling settings ({device}, {dtype})", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
