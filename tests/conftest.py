@@ -1,5 +1,8 @@
+import matplotlib
 import pytest
 import torch
+
+matplotlib.use("Agg")          # the one place the tests choose matplotlib's backend: no windows
 
 from _helpers import tiny_config
 from nanoinfer_lib import GPT

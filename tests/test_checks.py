@@ -1,0 +1,208 @@
+"""checks: every exercise self-check accepts right answers and rejects the usual wrong ones with a hint."""
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nanoinfer_lib import checks, generate
+from nanoinfer_lib.benchmark import speed as bench
+from nanoinfer_lib.model import GPT2_SMALL
+from nanoinfer_lib.sampling import top_p_filter
+
+
+def _update(past, k, v):
+    return (k, v) if past is None else (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))
+
+
+def test_check_timer_accepts_a_good_timer_and_rejects_a_cold_one(capsys):
+    import statistics
+    import time
+
+    def good(work, n):
+        work()
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            work()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
+    def cold(work, n):                           # no warm-up, mean: the cold call and the hiccup count
+        t0 = time.perf_counter()
+        for _ in range(n):
+            work()
+        return (time.perf_counter() - t0) / n
+
+    assert checks.check_timer(good) is True
+    assert checks.check_timer(cold) is False
+    assert "✗" in capsys.readouterr().out
+
+
+def test_check_decode_bytes(tiny_model):
+    right = lambda m, b, s: bench.decode_bytes_per_step(m, b, s)["total"]       # noqa: E731
+    wrong = lambda m, b, s: bench.decode_bytes_per_step(m, b, s)["weights"]     # noqa: E731  forgets the cache
+    assert checks.check_decode_bytes(right, tiny_model) is True
+    assert checks.check_decode_bytes(wrong, tiny_model) is False
+
+
+def test_check_cache_update(capsys):
+    assert checks.check_cache_update(_update)
+    assert not checks.check_cache_update(lambda past, k, v: _update(past, k, v)[::-1])       # k and v swapped
+    assert not checks.check_cache_update(
+        lambda past, k, v: (k, v) if past is None else (torch.cat([past[0], k], 3), torch.cat([past[1], v], 3)))
+    assert not checks.check_cache_update(
+        lambda past, k, v: (k, v) if past is None else (torch.cat([k, past[0]], 2), torch.cat([v, past[1]], 2)))
+
+    def todo(past, k, v):
+        raise NotImplementedError
+    assert not checks.check_cache_update(todo)
+    assert "not written yet" in capsys.readouterr().out
+
+
+def test_check_causal_mask():
+    assert checks.check_causal_mask(lambda T, past: torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past))
+    assert not checks.check_causal_mask(lambda T, past: torch.ones(T, T, dtype=torch.bool).tril())   # the square mask
+    assert not checks.check_causal_mask(lambda T, past: torch.ones(T, past + T, dtype=torch.bool).tril())  # no offset
+
+
+def test_check_cache_size(capsys):
+    cfg = GPT2_SMALL
+    right = 2 * 12 * 4 * 1024 * 768 * 2
+    assert checks.check_cache_size(right, cfg, 4, 1024, torch.float16)
+    assert not checks.check_cache_size(right // 2, cfg, 4, 1024, torch.float16)
+    assert "k AND v" in capsys.readouterr().out
+    assert not checks.check_cache_size(..., cfg, 4, 1024, torch.float16)
+    with pytest.raises(TypeError, match="answer_bytes"):
+        checks.check_cache_size("150MB", cfg, 4, 1024, torch.float16)
+
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_autoregressive_generation.ipynb"
+
+
+@pytest.mark.parametrize("P, n", [(1, 1), (3, 5), (10, 10), (16, 3), (20, 4), (1, 0)])
+def test_naive_forward_tokens_matches_what_generate_processes(tiny_model, P, n):
+    """The reference count equals the tokens generate(use_cache=False) really feeds the model (block 16)."""
+    seen = []
+    hook = tiny_model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[1]))
+    try:
+        ids = torch.randint(0, 50, (1, P), generator=torch.Generator().manual_seed(P))
+        generate(tiny_model, ids, max_new_tokens=n, temperature=0, use_cache=False)
+    finally:
+        hook.remove()
+    assert sum(seen) == checks.naive_forward_tokens(P, n, tiny_model.config.block_size)
+    assert len(seen) == n
+
+
+def test_check_forward_tokens_accepts_the_right_answer(capsys):
+    assert checks.check_forward_tokens(lambda P, n, bs: sum(min(P + i, bs) for i in range(n))) is True
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda P, n, bs: None, "returned None"),
+    (lambda P, n, bs: sum(P + i for i in range(n)), "block_size"),            # forgets the crop
+    (lambda P, n, bs: sum(min(P + i + 1, bs) for i in range(n)), "not i + 1"),  # off by one
+    (lambda P, n, bs: P * n, "you said"),
+    (lambda P, n, bs: 1 / 0, "ZeroDivisionError"),
+])
+def test_check_forward_tokens_rejects_wrong_answers(capsys, wrong, hint):
+    assert checks.check_forward_tokens(wrong) is False
+    out = capsys.readouterr().out
+    assert "✗" in out and hint in out
+
+
+def test_checks_reject_non_callables():
+    with pytest.raises(TypeError, match="fn"):
+        checks.check_forward_tokens(42)
+    with pytest.raises(TypeError, match="fn"):
+        checks.check_greedy_with_stop("not a function", model=None)
+
+
+def greedy_with_stop(model, ids, stop_token, max_new_tokens, crop=True, keep_stop=True, stop=True):
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            logits = model(ids[:, -model.config.block_size:] if crop else ids)
+        next_id = logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        if stop and not keep_stop and next_id.item() == stop_token:
+            break
+        ids = torch.cat([ids, next_id], dim=1)
+        if stop and next_id.item() == stop_token:
+            break
+    return ids
+
+
+def test_check_greedy_with_stop_accepts_the_right_answer(tiny_model, capsys):
+    assert checks.check_greedy_with_stop(greedy_with_stop, tiny_model) is True
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda m, ids, s, n: None, "returned None"),
+    (lambda m, ids, s, n: greedy_with_stop(m, ids, s, n, keep_stop=False), "keep the stop token"),
+    (lambda m, ids, s, n: greedy_with_stop(m, ids, s, n, stop=False), "stop right after"),
+    (lambda m, ids, s, n: greedy_with_stop(m, ids, s, n, crop=False), "crop"),
+    (lambda m, ids, s, n: greedy_with_stop(m, ids, s, n)[:, ids.shape[1]:], "prompt"),
+    (lambda m, ids, s, n: greedy_with_stop(m, ids, s, n)[0], "2-D"),
+    (lambda m, ids, s, n: generate(m, ids, max_new_tokens=n, temperature=1.0, seed=1, stop_tokens=[s]),
+     "expected"),                                                     # sampling instead of greedy
+])
+def test_check_greedy_with_stop_rejects_wrong_answers(tiny_model, capsys, wrong, hint):
+    assert checks.check_greedy_with_stop(wrong, tiny_model) is False
+    out = capsys.readouterr().out
+    assert "✗" in out and hint in out
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("top_k=2", {"the", "a"}), ("top_p=0.7", {"the", "a", "my"}), ("min_p=0.3", {"the", "a", "my", "thy"}),
+    ("top_k=3, top_p=0.75", {"the", "a"}), ("temperature=2.0, top_p=0.7", {"the", "a", "my", "thy"}),
+    ("temperature=0", {"the"}),
+])
+def test_survivor_exercise_answers_by_hand(setting, words):
+    assert checks.survivors(setting) == words
+
+
+def test_check_survivors(capsys):
+    right = {s: checks.survivors(s) for s in checks.SURVIVOR_SETTINGS}
+    assert checks.check_survivors(right) is True
+    assert checks.check_survivors({**right, "top_p=0.7": {"the", "a"}}) is False
+    assert "hint" in capsys.readouterr().out
+    assert checks.check_survivors({s: ... for s in checks.SURVIVOR_SETTINGS}) is False
+    assert checks.check_survivors({**right, "top_k=2": {"the", "zebra"}}) is False
+    with pytest.raises(TypeError, match="answers"):
+        checks.check_survivors([])
+
+
+def test_check_top_p_accepts_the_library_and_rejects_common_bugs(capsys):
+    assert checks.check_top_p(top_p_filter) is True
+
+    def drops_crossing(x, p):
+        s, i = torch.sort(x, descending=True)
+        remove = F.softmax(s, -1).cumsum(-1) > p
+        remove[..., 0] = False
+        return x.masked_fill(remove.scatter(-1, i, remove), float("-inf"))
+
+    def in_place(x, p):
+        x[~torch.isfinite(top_p_filter(x, p))] = float("-inf")
+        return x
+
+    assert checks.check_top_p(drops_crossing) is False
+    assert "crosses" in capsys.readouterr().out
+    assert checks.check_top_p(in_place) is False
+    assert "in place" in capsys.readouterr().out
+    assert checks.check_top_p(lambda x, p: None) is False
+    with pytest.raises(TypeError, match="fn"):
+        checks.check_top_p(3)
+
+
+def test_check_distinct_n():
+    def right(samples, n):
+        grams = [tuple(s[i:i + n]) for s in samples for i in range(len(s) - n + 1)]
+        return len(set(grams)) / len(grams) if grams else 0.0
+
+    def crosses_samples(samples, n):
+        flat = [t for s in samples for t in s]
+        return right([flat], n)
+
+    assert checks.check_distinct_n(right) is True
+    assert checks.check_distinct_n(crosses_samples) is False

@@ -1,0 +1,121 @@
+"""plots: every figure has a title and labelled axes, and bad input is a clear error."""
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from nanoinfer_lib import plots
+
+from _helpers import tiny_config
+
+
+def _fake_result(device_name, n=(16, 32, 64)):
+    recs = [{"mode": m, "new_tokens": k, "seconds": (1e-4 * k * k if m == "uncached" else 1e-3 * k)}
+            for k in n for m in ("cached", "uncached")]
+    lat = [{"mode": m, "position": k, "seconds": 1e-3 * (k if m == "uncached" else 1)} for k in n for m in ("cached", "uncached")]
+    return {"meta": {"device_name": device_name, "dtype": "float32", "date": "2026-01-01 00:00 UTC"},
+            "runs": [{"model": "bundled", "records": recs, "latency": lat}]}
+
+
+def test_plots_return_figures_and_check_inputs():
+    figs = [plots.plot_run_times({"a": [1.0, 2.0], "b": [3.0]}, title="t"),
+            plots.plot_bar_panels({"MB": {"x": 1.0, "y": 2.0}}, title="t"),
+            plots.plot_batching({"cpu": {"batch_size": [1, 2], "tokens_per_second": [1.0, 2.0], "latency_ms": [1.0, 1.0]}})]
+    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
+    plt.close("all")
+    with pytest.raises(ValueError):
+        plots.plot_run_times({"a": []}, title="t")
+    with pytest.raises(ValueError):
+        plots.plot_bar_panels({}, title="t")
+    with pytest.raises(ValueError):
+        plots.plot_batching({"cpu": {"batch_size": [1], "tokens_per_second": [1.0, 2.0], "latency_ms": [1.0]}})
+
+
+def test_plot_kv_sweep_draws_live_and_dashed_reference():
+    fig = plots.plot_kv_sweep(_fake_result("cpu0"), _fake_result("GPU9"))
+    ax1, ax2, ax3 = fig.axes
+    labels = [l.get_label() for l in ax1.get_lines()]
+    assert any("(reference)" in s and "GPU9" in s for s in labels) and any("cpu0" in s for s in labels)
+    assert all(l.get_linestyle() == "--" for l in ax1.get_lines() if "(reference)" in l.get_label())
+    assert ax1.get_xlabel() and ax1.get_ylabel() and ax2.get_ylabel() and ax3.get_ylabel()
+    assert "cpu0" in fig._suptitle.get_text()
+    plt.close(fig)
+    fig = plots.plot_kv_sweep([_fake_result("cpu0"), _fake_result("cuda0")])    # two live devices, no reference
+    assert "cuda0" in fig._suptitle.get_text()
+    plt.close(fig)
+    with pytest.raises(TypeError, match="live"):
+        plots.plot_kv_sweep({"records": []})
+
+
+def test_other_chapter02_plots():
+    fig = plots.plot_cache_memory({"tiny": (tiny_config(), 1000)}, max_len=16)
+    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel() and fig.axes[0].get_legend()
+    plt.close(fig)
+    plt.close(plots.plot_attention_reuse(5))
+    with pytest.raises(ValueError, match="T"):
+        plots.plot_attention_reuse(1)
+    with pytest.raises(ValueError, match="models"):
+        plots.plot_cache_memory({})
+
+
+def test_plot_next_token_probs_labels():
+    fig = plots.plot_next_token_probs([" the", "\n", ","], [0.5, 0.3, 0.1], context="O Romeo", device="cpu",
+                                      dtype="float32")
+    ax = fig.axes[0]
+    assert "cpu" in ax.get_title() and "float32" in ax.get_title() and "Romeo" in ax.get_title()
+    assert ax.get_xlabel() and ax.get_ylabel()
+    by_height = dict(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels())))
+    assert [by_height[y] for y in sorted(by_height, reverse=True)] == ["' the'", "'\\n'", "','"]  # top first
+    assert ax.get_legend() is not None
+    matplotlib.pyplot.close(fig)
+
+
+@pytest.mark.parametrize("tokens, probs", [([], []), (["a"], [0.1, 0.2]), (["a"], [1.5]), (["a"], [-0.1])])
+def test_plot_next_token_probs_rejects_bad_input(tokens, probs):
+    with pytest.raises(ValueError, match="probs"):
+        plots.plot_next_token_probs(tokens, probs)
+
+
+def test_plot_naive_cost_two_panels():
+    flops = {"MLP": [1e9, 2e9, 3e9], "attention scores": [0.0, 1e8, 4e8]}
+    fig = plots.plot_naive_cost([1, 2, 3], {"cpu": [1.0, 2.0, 3.0], "cuda": [1.0, 1.0, 1.0]}, flops, dtype="float32")
+    ax_t, ax_f = fig.axes
+    assert "float32" in ax_t.get_title()
+    for ax in (ax_t, ax_f):
+        assert ax.get_title() and "tokens" in ax.get_xlabel() and ax.get_ylabel() and ax.get_legend() is not None
+    assert "ms" in ax_t.get_ylabel() and "FLOP" in ax_f.get_ylabel()
+    assert [t.get_text() for t in ax_t.get_legend().get_texts()] == ["measured on cpu", "measured on cuda"]
+    assert [t.get_text() for t in ax_f.get_legend().get_texts()] == list(flops)
+    matplotlib.pyplot.close(fig)
+
+
+def test_plot_naive_cost_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="positions"):
+        plots.plot_naive_cost([], {"cpu": []}, {"MLP": []})
+    with pytest.raises(ValueError, match="flops_per_step"):
+        plots.plot_naive_cost([1, 2], {"cpu": [1.0, 2.0]}, {"MLP": [1.0]})
+    with pytest.raises(ValueError, match="ms_per_step"):
+        plots.plot_naive_cost([1, 2], {"cpu": [1.0]}, {"MLP": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="ms_per_step"):
+        plots.plot_naive_cost([1, 2], {}, {"MLP": [1.0, 2.0]})
+
+
+def test_plots_have_titles_labels_and_reject_bad_input():
+    figs = [
+        plots.plot_distribution(["a", "b", "\n"], [0.5, 0.3, 0.1], kept=[True, True, False]),
+        plots.plot_temperature_grid(["a", "b"], {0.5: [0.9, 0.1], 1.0: [0.6, 0.4]}),
+        plots.plot_entropy_vs_temperature([0.5, 1.0], {"x": [1.0, 2.0]}, vocab_size=8),
+        plots.plot_top_p_survivors([0.5, 0.9], {"median": [3, 10]}, top_ks=(5,), n_positions=4),
+        plots.plot_kept_by_rank(torch.tensor([0.5, 0.3, 0.2]), {"top-k": [True, True, False]}),
+        plots.plot_quality_vs_diversity(["greedy", "T=1"], [0.1, 0.9], [5.0, 50.0], [0.9, 0.0]),
+    ]
+    for fig in figs:
+        ax = fig.axes[0]
+        assert (ax.get_title() or fig._suptitle.get_text()) and ax.get_xlabel() and ax.get_ylabel()
+        matplotlib.pyplot.close(fig)
+    with pytest.raises(ValueError, match="kept"):
+        plots.plot_distribution(["a"], [0.5], kept=[True, False])
+    with pytest.raises(ValueError):
+        plots.plot_kept_by_rank(torch.tensor([0.5, 0.5]), {"m": [True]})
+    with pytest.raises(ValueError):
+        plots.plot_quality_vs_diversity(["a"], [0.1, 0.2], [1.0])
