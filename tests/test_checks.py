@@ -34,16 +34,16 @@ def test_check_timer_accepts_a_good_timer_and_rejects_a_cold_one(capsys):
             work()
         return (time.perf_counter() - t0) / n
 
-    assert checks.check_timer(good) is True
-    assert checks.check_timer(cold) is False
+    assert checks.check_timer(good).ok is True
+    assert checks.check_timer(cold).ok is False
     assert "✗" in capsys.readouterr().out
 
 
 def test_check_decode_bytes(tiny_model):
     right = lambda m, b, s: bench.decode_bytes_per_step(m, b, s)["total"]       # noqa: E731
     wrong = lambda m, b, s: bench.decode_bytes_per_step(m, b, s)["weights"]     # noqa: E731  forgets the cache
-    assert checks.check_decode_bytes(right, tiny_model) is True
-    assert checks.check_decode_bytes(wrong, tiny_model) is False
+    assert checks.check_decode_bytes(right, tiny_model).ok is True
+    assert checks.check_decode_bytes(wrong, tiny_model).ok is False
 
 
 def test_check_cache_update(capsys):
@@ -95,7 +95,7 @@ def test_naive_forward_tokens_matches_what_generate_processes(tiny_model, P, n):
 
 
 def test_check_forward_tokens_accepts_the_right_answer(capsys):
-    assert checks.check_forward_tokens(lambda P, n, bs: sum(min(P + i, bs) for i in range(n))) is True
+    assert checks.check_forward_tokens(lambda P, n, bs: sum(min(P + i, bs) for i in range(n))).ok is True
     assert "✓" in capsys.readouterr().out
 
 
@@ -107,7 +107,7 @@ def test_check_forward_tokens_accepts_the_right_answer(capsys):
     (lambda P, n, bs: 1 / 0, "ZeroDivisionError"),
 ])
 def test_check_forward_tokens_rejects_wrong_answers(capsys, wrong, hint):
-    assert checks.check_forward_tokens(wrong) is False
+    assert checks.check_forward_tokens(wrong).ok is False
     out = capsys.readouterr().out
     assert "✗" in out and hint in out
 
@@ -133,7 +133,7 @@ def greedy_with_stop(model, ids, stop_token, max_new_tokens, crop=True, keep_sto
 
 
 def test_check_greedy_with_stop_accepts_the_right_answer(tiny_model, capsys):
-    assert checks.check_greedy_with_stop(greedy_with_stop, tiny_model) is True
+    assert checks.check_greedy_with_stop(greedy_with_stop, tiny_model).ok is True
     assert "✓" in capsys.readouterr().out
 
 
@@ -148,7 +148,7 @@ def test_check_greedy_with_stop_accepts_the_right_answer(tiny_model, capsys):
      "expected"),                                                     # sampling instead of greedy
 ])
 def test_check_greedy_with_stop_rejects_wrong_answers(tiny_model, capsys, wrong, hint):
-    assert checks.check_greedy_with_stop(wrong, tiny_model) is False
+    assert checks.check_greedy_with_stop(wrong, tiny_model).ok is False
     out = capsys.readouterr().out
     assert "✗" in out and hint in out
 
@@ -164,17 +164,17 @@ def test_survivor_exercise_answers_by_hand(setting, words):
 
 def test_check_survivors(capsys):
     right = {s: checks.survivors(s) for s in checks.SURVIVOR_SETTINGS}
-    assert checks.check_survivors(right) is True
-    assert checks.check_survivors({**right, "top_p=0.7": {"the", "a"}}) is False
+    assert checks.check_survivors(right).ok is True
+    assert checks.check_survivors({**right, "top_p=0.7": {"the", "a"}}).ok is False
     assert "hint" in capsys.readouterr().out
-    assert checks.check_survivors({s: ... for s in checks.SURVIVOR_SETTINGS}) is False
-    assert checks.check_survivors({**right, "top_k=2": {"the", "zebra"}}) is False
+    assert checks.check_survivors({s: ... for s in checks.SURVIVOR_SETTINGS}).ok is False
+    assert checks.check_survivors({**right, "top_k=2": {"the", "zebra"}}).ok is False
     with pytest.raises(TypeError, match="answers"):
         checks.check_survivors([])
 
 
 def test_check_top_p_accepts_the_library_and_rejects_common_bugs(capsys):
-    assert checks.check_top_p(top_p_filter) is True
+    assert checks.check_top_p(top_p_filter).ok is True
 
     def drops_crossing(x, p):
         s, i = torch.sort(x, descending=True)
@@ -186,11 +186,11 @@ def test_check_top_p_accepts_the_library_and_rejects_common_bugs(capsys):
         x[~torch.isfinite(top_p_filter(x, p))] = float("-inf")
         return x
 
-    assert checks.check_top_p(drops_crossing) is False
+    assert checks.check_top_p(drops_crossing).ok is False
     assert "crosses" in capsys.readouterr().out
-    assert checks.check_top_p(in_place) is False
+    assert checks.check_top_p(in_place).ok is False
     assert "in place" in capsys.readouterr().out
-    assert checks.check_top_p(lambda x, p: None) is False
+    assert checks.check_top_p(lambda x, p: None).ok is False
     with pytest.raises(TypeError, match="fn"):
         checks.check_top_p(3)
 
@@ -204,5 +204,11 @@ def test_check_distinct_n():
         flat = [t for s in samples for t in s]
         return right([flat], n)
 
-    assert checks.check_distinct_n(right) is True
-    assert checks.check_distinct_n(crosses_samples) is False
+    assert checks.check_distinct_n(right).ok is True
+    assert checks.check_distinct_n(crosses_samples).ok is False
+
+
+def test_a_verdict_is_truthy_and_shows_nothing_more_in_a_notebook(capsys):
+    ok, bad = checks.Verdict(True), checks.Verdict(False)
+    assert ok and not bad and ok.ok is True and bad.ok is False
+    assert ok._ipython_display_() is None and repr(bad) == "Verdict(ok=False)"

@@ -1,5 +1,35 @@
-"""What every chapter's self-checks share: calling a learner's function safely, reading an answer."""
+"""What every chapter's self-checks share: the verdict they return, calling a learner's function
+safely, reading an answer."""
 from __future__ import annotations
+
+import functools
+from typing import Callable
+
+
+class Verdict:
+    """What a self-check returns: truthy when the answer is right (``.ok``). The check has already
+    printed its message, so a notebook cell that ends with a check shows only that message, no
+    ``True``/``False`` output."""
+
+    def __init__(self, ok: bool):
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        return f"Verdict(ok={self.ok})"
+
+    def _ipython_display_(self) -> None:      # shown in a notebook: nothing more than the message
+        pass
+
+
+def self_check(fn: Callable[..., bool]) -> Callable[..., Verdict]:
+    """Turn a check's True/False into a ``Verdict``."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> Verdict:
+        return Verdict(fn(*args, **kwargs))
+    return wrapper
 
 
 def require_callable(fn, name: str) -> None:
@@ -18,7 +48,6 @@ def learner_int(fn, *args) -> tuple[bool, object]:
         print("✗ your function returned None: fill it in and return an int")
         return False, None
     return True, got
-
 
 
 def number_answer(answer, name: str) -> float | None:

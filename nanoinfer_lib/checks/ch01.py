@@ -5,7 +5,7 @@ import torch
 
 from ..checkpoint import load_model
 from ..generation import generate
-from ._common import learner_int, require_callable
+from ._common import Verdict, learner_int, require_callable, self_check
 
 
 def naive_forward_tokens(prompt_len: int, n_new: int, block_size: int) -> int:
@@ -14,7 +14,8 @@ def naive_forward_tokens(prompt_len: int, n_new: int, block_size: int) -> int:
     return sum(min(prompt_len + i, block_size) for i in range(n_new))
 
 
-def check_forward_tokens(fn) -> bool:
+@self_check
+def check_forward_tokens(fn) -> Verdict:
     """Exercise (chapter 01): ``fn(prompt_len, n_new, block_size) -> int`` counts the tokens that the
     naive loop processes. Prints a verdict and returns True when every case is right."""
     require_callable(fn, "fn")
@@ -37,7 +38,8 @@ def check_forward_tokens(fn) -> bool:
     return True
 
 
-def check_greedy_with_stop(fn, model=None) -> bool:
+@self_check
+def check_greedy_with_stop(fn, model=None) -> Verdict:
     """Exercise (chapter 01): ``fn(model, ids, stop_token, max_new_tokens) -> LongTensor (1, T + n)``,
     a greedy loop that keeps the prompt, stops after emitting ``stop_token`` (kept) and crops its
     input to the last ``block_size`` tokens. Compared with ``generate(temperature=0, stop_tokens=...)``."""

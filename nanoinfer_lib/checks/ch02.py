@@ -4,10 +4,11 @@ from __future__ import annotations
 import torch
 
 from ..kv_cache import kv_cache_bytes
-from ._common import require_callable
+from ._common import Verdict, require_callable, self_check
 
 
-def check_cache_update(fn) -> bool:
+@self_check
+def check_cache_update(fn) -> Verdict:
     """Exercise (chapter 02): ``fn(past, k, v) -> (k_all, v_all)`` appends one layer's new keys and
     values (B, nh, T, hs) to ``past`` (None, or a pair of (B, nh, S, hs) tensors) along the time axis."""
     require_callable(fn, "fn")
@@ -45,7 +46,8 @@ def check_cache_update(fn) -> bool:
     return True
 
 
-def check_causal_mask(fn) -> bool:
+@self_check
+def check_causal_mask(fn) -> Verdict:
     """Exercise (chapter 02): ``fn(T, past) -> bool tensor (T, past + T)``, True where query i (the
     (past + i)-th position) may attend to key j, i.e. j <= past + i."""
     require_callable(fn, "fn")
@@ -73,7 +75,8 @@ def check_causal_mask(fn) -> bool:
     return True
 
 
-def check_cache_size(answer_bytes, config, batch_size: int, seq_len: int, dtype: torch.dtype) -> bool:
+@self_check
+def check_cache_size(answer_bytes, config, batch_size: int, seq_len: int, dtype: torch.dtype) -> Verdict:
     """Exercise (chapter 02): your prediction, in bytes, of the KV cache of ``config`` holding
     ``seq_len`` positions for ``batch_size`` sequences in ``dtype`` (within 1%)."""
     if answer_bytes is None or answer_bytes is ...:

@@ -6,7 +6,7 @@ import math
 import torch
 
 from ..sampling import process_logits, top_p_filter
-from ._common import require_callable
+from ._common import Verdict, require_callable, self_check
 
 
 # The distribution and the settings of the "which tokens survive?" exercise.
@@ -29,7 +29,8 @@ def survivors(setting: str) -> set[str]:
     return {w for w, k in zip(words, kept.tolist()) if k}
 
 
-def check_survivors(answers) -> bool:
+@self_check
+def check_survivors(answers) -> Verdict:
     """Exercise (chapter 03): ``answers`` maps each setting of ``SURVIVOR_SETTINGS`` to the set of words
     of ``SURVIVOR_PROBS`` that survive it. Prints a verdict per setting; True when all are right."""
     if not isinstance(answers, dict):
@@ -63,7 +64,8 @@ def check_survivors(answers) -> bool:
     return ok
 
 
-def check_top_p(fn) -> bool:
+@self_check
+def check_top_p(fn) -> Verdict:
     """Exercise (chapter 03): ``fn(logits (..., V), top_p) -> logits`` with removed entries ``-inf``,
     compared with ``nanoinfer_lib.sampling.top_p_filter`` on hand-made and random logits. It must
     work on unsorted logits and batches, keep the token that crosses ``top_p``, and not modify its input."""
@@ -109,7 +111,8 @@ def check_top_p(fn) -> bool:
     return True
 
 
-def check_distinct_n(fn) -> bool:
+@self_check
+def check_distinct_n(fn) -> Verdict:
     """Exercise (chapter 03): ``fn(samples: list[list[int]], n) -> float``, distinct-n = unique n-grams
     over all samples divided by the number of n-grams (0.0 when there are none)."""
     require_callable(fn, "fn")

@@ -4,10 +4,11 @@ from __future__ import annotations
 import time
 
 from ..benchmark.speed import decode_bytes_per_step
-from ._common import require_callable
+from ._common import Verdict, require_callable, self_check
 
 
-def check_timer(fn) -> bool:
+@self_check
+def check_timer(fn) -> Verdict:
     """Exercise (chapter 04): ``fn(work, num_runs) -> float`` times ``work()`` honestly and returns the
     typical time of one call in seconds. Checked with a function whose first call is slow (a cold
     start of 0.2 s) and whose later calls take about 10 ms, with one 0.1 s hiccup among them."""
@@ -33,7 +34,8 @@ def check_timer(fn) -> bool:
     return True
 
 
-def check_decode_bytes(fn, model) -> bool:
+@self_check
+def check_decode_bytes(fn, model) -> Verdict:
     """Exercise (chapter 04): ``fn(model, batch_size, context_len) -> int``, the bytes one decode step
     reads: every weight once (tied embedding once, position table left out) plus the KV cache."""
     require_callable(fn, "fn")

@@ -4,10 +4,11 @@ from __future__ import annotations
 import math
 
 from ..metrics import bleu_stats, brevity_penalty, corpus_bleu, lcs_table, ngrams, words
-from ._common import learner_int, number_answer, require_callable
+from ._common import Verdict, learner_int, number_answer, require_callable, self_check
 
 
-def check_bleu_by_hand(answer, hypothesis: str, reference: str, max_n: int = 2) -> bool:
+@self_check
+def check_bleu_by_hand(answer, hypothesis: str, reference: str, max_n: int = 2) -> Verdict:
     """Exercise (chapter 05): your BLEU-``max_n`` of one pair, worked out by hand (within 0.001).
     Hints recognise the usual slips: no clipping, no brevity penalty, an arithmetic mean."""
     value = number_answer(answer, "BLEU (a number between 0 and 1)")
@@ -35,7 +36,8 @@ def check_bleu_by_hand(answer, hypothesis: str, reference: str, max_n: int = 2) 
     return False
 
 
-def check_uniform_perplexity(answer, vocab_size: int) -> bool:
+@self_check
+def check_uniform_perplexity(answer, vocab_size: int) -> Verdict:
     """Exercise (chapter 05): the perplexity of a model that gives every one of ``vocab_size`` tokens
     the same probability."""
     value = number_answer(answer, "perplexity")
@@ -53,7 +55,8 @@ def check_uniform_perplexity(answer, vocab_size: int) -> bool:
     return False
 
 
-def check_lcs(fn) -> bool:
+@self_check
+def check_lcs(fn) -> Verdict:
     """Exercise (chapter 05): ``fn(a, b) -> int``, the length of the longest common subsequence of two
     word lists (the heart of ROUGE-L)."""
     require_callable(fn, "fn")
