@@ -1,11 +1,17 @@
-"""Notebook set-up shared by every chapter: device detection, seeding, versions."""
+"""Notebook set-up shared by every chapter: device detection, seeding, versions; and the one
+setting from which the Colab install line and the "Open in Colab" badges are made: the repository
+URL, ``[project.urls] Repository`` in pyproject.toml (``python -m nanoinfer_lib.maintain colab``
+writes them into the notebooks and the README).
+"""
 from __future__ import annotations
 
 import importlib.metadata
 import os
 import platform
 import random
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -59,5 +65,71 @@ def setup(seed: int = 0) -> torch.device:
     return device
 
 
-# What the notebooks' first cell installs on Colab (and nowhere else): the course from its repository.
-COLAB_INSTALL = "nanoinfer_lib @ git+https://github.com/nanoinfer/nanoinfer.git"
+
+
+# ---- the repository URL and what is made from it -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]          # the checkout (pyproject.toml, README.md, notebooks/)
+PACKAGE = "nanoinfer_lib"
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+def _url_from_pyproject(path: Path) -> str | None:
+    """``[project.urls] Repository`` of a pyproject.toml (a few lines: tomllib is Python >= 3.11)."""
+    section = re.search(r"^\[project\.urls\]\s*$(.*?)(?=^\[|\Z)", path.read_text(encoding="utf-8"), re.M | re.S)
+    m = section and re.search(r'^\s*Repository\s*=\s*"([^"]+)"', section.group(1), re.M)
+    return m.group(1) if m else None
+
+
+def repository_url(pyproject: Path | None = ROOT / "pyproject.toml") -> str:
+    """The course's repository, read from ``pyproject.toml`` in a checkout, else from the installed
+    package's metadata (its ``Project-URL: Repository``). The only place the URL is written down."""
+    if pyproject is not None and pyproject.is_file():
+        url = _url_from_pyproject(pyproject)
+        if url:
+            return url.rstrip("/")
+    try:
+        for entry in importlib.metadata.metadata(PACKAGE).get_all("Project-URL") or []:
+            label, _, url = entry.partition(",")
+            if label.strip().lower() == "repository":
+                return url.strip().rstrip("/")
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    raise RuntimeError("no repository URL: pyproject.toml has no [project.urls] Repository and the installed "
+                       f"{PACKAGE} carries no Project-URL")
+
+
+def _github_path(url: str) -> str:
+    m = re.fullmatch(r"https://github\.com/([^/]+/[^/]+?)(\.git)?", url)
+    if not m:
+        raise ValueError(f"repository URL must be https://github.com/OWNER/REPO for Colab, got {url!r}")
+    return m.group(1)
+
+
+def colab_url(notebook: str, url: str | None = None, branch: str = "main") -> str:
+    """Colab's address for ``notebooks/<notebook>`` (a file name, with or without ``.ipynb``)."""
+    name = Path(notebook).name
+    name = name if name.endswith(".ipynb") else name + ".ipynb"
+    return f"https://colab.research.google.com/github/{_github_path(url or repository_url())}/blob/{branch}/notebooks/{name}"
+
+
+def colab_badge(notebook: str, url: str | None = None) -> str:
+    """The Markdown "Open in Colab" badge for one notebook."""
+    return f"[![Open in Colab]({COLAB_BADGE_IMAGE})]({colab_url(notebook, url)})"
+
+
+def colab_install(url: str | None = None) -> str:
+    """What the notebooks' first cell installs on Colab: the course from its repository."""
+    return f"{PACKAGE} @ git+{url or repository_url()}.git"
+
+
+# What the notebooks' first cell installs on Colab (and nowhere else).
+COLAB_INSTALL = colab_install()
+
+INSTALL_CELL = f"""# Runs only on Google Colab: installs the course library there (elsewhere it is installed already).
+import sys
+IN_COLAB = "google.colab" in sys.modules
+if IN_COLAB:
+    %pip install -q "{COLAB_INSTALL}"
+"""
+BADGE_RE = re.compile(r"\[!\[Open in Colab\]\([^)]*\)\]\([^)]*\)")   # a badge, as colab_badge writes it
