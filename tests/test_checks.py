@@ -212,3 +212,33 @@ def test_a_verdict_is_truthy_and_shows_nothing_more_in_a_notebook(capsys):
     ok, bad = checks.Verdict(True), checks.Verdict(False)
     assert ok and not bad and ok.ok is True and bad.ok is False
     assert ok._ipython_display_() is None and repr(bad) == "Verdict(ok=False)"
+
+
+def test_top_k_mass_is_the_kept_share_of_the_next_token_probability(bundled):
+    model, tok = bundled
+    ids = tok.encode("The", return_tensors="pt")
+    with torch.no_grad():
+        probs = torch.softmax(model(ids)[0, -1], -1)
+    assert abs(checks.top_k_mass(model, tok, "The", 10) - probs.topk(10).values.sum().item()) < 1e-5
+    assert abs(checks.top_k_mass(model, tok, "The", model.config.vocab_size) - 1.0) < 1e-5
+
+
+def test_check_top_k_mass(bundled, capsys):
+    model, tok = bundled
+    confident, uncertain = "ROMEO.\nGood morrow, gentle Juliet. What news?\n\nJULIET.", "The"
+    assert checks.check_top_k_mass(10, confident, uncertain, model, tok).ok is True
+    assert "✓" in capsys.readouterr().out
+    assert checks.check_top_k_mass(10, uncertain, confident, model, tok).ok is False       # swapped
+    assert "hint" in capsys.readouterr().out
+    assert checks.check_top_k_mass(..., ..., ..., model, tok).ok is False
+    assert "not answered yet" in capsys.readouterr().out
+    assert checks.check_top_k_mass(model.config.vocab_size, confident, uncertain, model, tok).ok is False
+
+
+@pytest.mark.parametrize("args, error, name", [
+    (("10", "a", "b"), TypeError, "k"), ((0, "a", "b"), ValueError, "k"), ((10, 3, "b"), TypeError, "confident_prompt"),
+    ((10, "a", ""), ValueError, "uncertain_prompt"),
+])
+def test_check_top_k_mass_rejects_bad_input(bundled, args, error, name):
+    with pytest.raises(error, match=name):
+        checks.check_top_k_mass(*args, *bundled)

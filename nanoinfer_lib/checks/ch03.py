@@ -1,11 +1,13 @@
-"""Exercises of chapter 03 (sampling). Each check prints a friendly verdict and returns a bool."""
+"""Exercises of chapter 03 (sampling). Each check prints a friendly verdict and returns a Verdict."""
 from __future__ import annotations
 
 import math
 
 import torch
 
-from ..sampling import process_logits, top_p_filter
+from .. import validate
+from ..checkpoint import load_model
+from ..sampling import process_logits, top_k_filter, top_p_filter
 from ._common import Verdict, require_callable, self_check
 
 
@@ -136,3 +138,45 @@ def check_distinct_n(fn) -> Verdict:
             return False
     print(f"✓ all {len(cases)} cases right")
     return True
+
+
+def top_k_mass(model, tokenizer, prompt: str, k: int) -> float:
+    """The share of the next-token probability after ``prompt`` that top-k with this ``k`` keeps."""
+    ids = tokenizer.encode(prompt, return_tensors="pt").to(model.device)[:, -model.config.block_size:]
+    with torch.inference_mode():
+        probs = torch.softmax(model(ids)[0, -1].float(), dim=-1)
+    return float(torch.isfinite(top_k_filter(probs.log(), k)).float().mul(probs).sum())
+
+
+@self_check
+def check_top_k_mass(k, confident_prompt, uncertain_prompt, model=None, tokenizer=None) -> Verdict:
+    """Exercise (chapter 03): one ``k`` and two prompts such that top-k keeps more than 99% of the
+    next-token probability after ``confident_prompt`` and less than 50% after ``uncertain_prompt``
+    (the bundled model unless ``model`` and ``tokenizer`` are given)."""
+    answers = {"k": k, "confident_prompt": confident_prompt, "uncertain_prompt": uncertain_prompt}
+    missing = [name for name, v in answers.items() if v is None or v is ...]
+    if missing:
+        print(f"… not answered yet: replace the ... of {', '.join(missing)}")
+        return False
+    k = validate.integer("k", k, 1)
+    for name in ("confident_prompt", "uncertain_prompt"):
+        if not validate.text(name, answers[name]):
+            raise ValueError(f"{name} must be a non-empty str, got ''")
+    if model is None or tokenizer is None:
+        model, tokenizer = load_model()
+    V = model.config.vocab_size
+    if not 1 <= k < V:
+        print(f"✗ k={k}: choose 1 <= k < {V} (k >= the vocabulary keeps everything at every step)")
+        return False
+    high = top_k_mass(model, tokenizer, confident_prompt, k)
+    low = top_k_mass(model, tokenizer, uncertain_prompt, k)
+    ok = high > 0.99 and low < 0.5
+    print(f"{'✓' if high > 0.99 else '✗'} after confident_prompt, top-{k} keeps {high:.1%} (want > 99%)")
+    print(f"{'✓' if low < 0.5 else '✗'} after uncertain_prompt, top-{k} keeps {low:.1%} (want < 50%)")
+    if not ok:
+        print("  hint: the model is surest where the text's form decides the next token (after a speaker's "
+              "name and its full stop comes a newline); least sure at the start of a new sentence or speech")
+    else:
+        print(f"  the same k={k} keeps almost everything at one step and under half at another: one k cannot "
+              "suit every step, which is what top-p and min-p adapt to")
+    return ok

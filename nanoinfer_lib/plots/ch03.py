@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..explorer import KEPT_COLOUR, REMOVED_COLOUR
+from ._common import tail_words
 
 
 def plot_distribution(tokens: Sequence[str], probs: Sequence[float], kept: Sequence[bool] | None = None,
@@ -32,6 +33,7 @@ def plot_distribution(tokens: Sequence[str], probs: Sequence[float], kept: Seque
     ax.set_xlabel("candidate next token (most likely first)")
     ax.set_ylabel("probability")
     ax.set_title(f"{title}\n({device}, {dtype})", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
     if cumulative:
         ax2 = ax.twinx()
         running, acc = [], 0.0
@@ -41,8 +43,10 @@ def plot_distribution(tokens: Sequence[str], probs: Sequence[float], kept: Seque
         ax2.plot(x, running, "o-", color="tab:orange", ms=3, label="cumulative probability")
         ax2.set_ylim(0, 1.02)
         ax2.set_ylabel("cumulative probability")
-        ax2.legend(loc="center right", fontsize=8)
-    ax.legend(loc="upper right" if not cumulative else "upper center", fontsize=8)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    # one legend, outside the axes (to the right), so it never covers a bar or the curve
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.12 if cumulative else 1.01, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -57,14 +61,13 @@ def plot_temperature_grid(tokens: Sequence[str], probs_by_temperature: Mapping[f
     axes = [axes] if n == 1 else list(axes)
     labels = [repr(t)[1:-1] or "''" for t in tokens]
     for ax, (T, probs) in zip(axes, probs_by_temperature.items()):
-        ax.bar(range(len(tokens)), [float(p) for p in probs], color=KEPT_COLOUR, label=f"T = {T}")
-        ax.set_xticks(range(len(tokens)), labels, rotation=70, fontfamily="monospace", fontsize=7)
-        ax.set_title(f"temperature {T}", fontsize=10)
+        ax.bar(range(len(tokens)), [float(p) for p in probs], color=KEPT_COLOUR)
+        ax.set_xticks(range(len(tokens)), labels, rotation=70, fontfamily="monospace", fontsize=8)
+        ax.set_title(f"temperature T = {T}", fontsize=10)
         ax.set_xlabel("candidate (most likely first)")
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("probability")
-    ctx = f" after {context[-25:]!r}" if context else ""
-    fig.suptitle(f"The same logits at four temperatures{ctx} ({device}, {dtype})", fontsize=10)
+    axes[0].set_ylabel("probability, softmax(logits / T)")
+    ctx = f" after {tail_words(context, 25)!r}" if context else ""
+    fig.suptitle(f"The same logits at {n} temperatures{ctx} ({device}, {dtype})", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -74,7 +77,7 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Mappin
     """Entropy (bits) of ``softmax(logits / T)`` against T, one line per context (chapter 03)."""
     if not entropies or any(len(v) != len(temperatures) for v in entropies.values()):
         raise ValueError("entropies must map each label to one value per temperature")
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(9, 4))
     for name, h in entropies.items():
         ax.plot(temperatures, h, "o-", ms=3, label=name)
     if vocab_size:
@@ -82,7 +85,7 @@ def plot_entropy_vs_temperature(temperatures: Sequence[float], entropies: Mappin
     ax.set_xlabel("temperature T")
     ax.set_ylabel("entropy of the next-token distribution (bits)")
     ax.set_title(f"Higher temperature, flatter distribution ({device}, {dtype})", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)     # outside: the curves fill the axes
     fig.tight_layout()
     return fig
 
@@ -93,7 +96,7 @@ def plot_top_p_survivors(ps: Sequence[float], counts: Mapping[str, Sequence[floa
     dashed lines show fixed top-k values for comparison (chapter 03)."""
     if not counts or any(len(v) != len(ps) for v in counts.values()):
         raise ValueError("counts must map each label to one count per p")
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     for name, c in counts.items():
         ax.plot(ps, c, "o-", ms=3, label=name)
     for k in top_ks:
@@ -104,7 +107,7 @@ def plot_top_p_survivors(ps: Sequence[float], counts: Mapping[str, Sequence[floa
     ax.set_ylabel("tokens kept (log scale)")
     where = f" over {n_positions} positions of real text" if n_positions else ""
     ax.set_title(f"Top-p keeps a different number of tokens at each step{where}\n({device}, {dtype})", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -135,31 +138,73 @@ def plot_kept_by_rank(probs, masks: Mapping[str, object], title: str = "", devic
         ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("rank of the token (1 = most likely)")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=8, loc="lower left")          # the low-rank, low-probability corner is empty
     axes[0].set_ylabel("probability")
     fig.suptitle(f"{title} ({device}, {dtype})", fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def plot_quality_vs_diversity(names: Sequence[str], diversity: Sequence[float], perplexity: Sequence[float],
-                              repetition: Sequence[float] | None = None, device: str = "cpu", dtype: str = "float32"):
-    """Each sampling setting as a point: diversity (distinct-2) against the model's own perplexity of
-    its samples; marker size grows with the repetition rate (chapter 03)."""
-    if not (len(names) == len(diversity) == len(perplexity)) or not names:
+def _place_labels(ax, xs, ys, names, fontsize=8):
+    """Write each point's name beside it, trying offsets around the point until the label overlaps no
+    label already placed and no point (the figure is drawn once to measure the text)."""
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    to_px = ax.transData.transform
+    points = [to_px((x, y)) for x, y in zip(xs, ys)]
+    boxes = []
+    offsets = [(6, 4), (6, -12), (-6, 4), (-6, -12), (0, 10), (0, -16), (12, -4), (-12, -4), (8, 16), (-8, -22)]
+    for (x, y), name, (px, py) in zip(zip(xs, ys), names, points):
+        for dx, dy in offsets:
+            t = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                            ha="left" if dx >= 0 else "right")
+            bb = t.get_window_extent(renderer).expanded(1.05, 1.1)
+            clash = any(bb.overlaps(b) for b in boxes) or any(
+                bb.contains(qx, qy) for (qx, qy) in points if (qx, qy) != (px, py))
+            if not clash:
+                break
+            t.remove()
+        else:                                          # no free spot: keep the first offset
+            t = ax.annotate(name, (x, y), textcoords="offset points", xytext=offsets[0], fontsize=fontsize)
+            bb = t.get_window_extent(renderer)
+        boxes.append(bb)
+
+
+def plot_diversity_vs_perplexity(names: Sequence[str], diversity: Sequence[float], perplexity: Sequence[float],
+                                 diversity_interval: Sequence[tuple[float, float]] | None = None,
+                                 perplexity_interval: Sequence[tuple[float, float]] | None = None,
+                                 human: tuple[float, float] | None = None, n_samples: str = "",
+                                 device: str = "cpu", dtype: str = "float32"):
+    """Each sampling setting as a point: the diversity of its samples (x) against the model's own
+    perplexity of them (y, log scale), with 95% intervals as error bars where given; ``human``:
+    (diversity, perplexity) of real held-out text, drawn as a star. The model's own perplexity says
+    how *likely the model* finds a text, not how good it is: greedy text scores best by it (chapter 03)."""
+    n = len(names)
+    if not n or not (len(diversity) == len(perplexity) == n):
         raise ValueError("names, diversity and perplexity must be non-empty and of equal length")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sizes = [30 + 400 * float(r) for r in repetition] if repetition is not None else 40
-    ax.scatter(diversity, perplexity, s=sizes, color=KEPT_COLOUR, alpha=0.7,
-               label="sampling setting (bigger = more repetition)" if repetition is not None else "sampling setting")
-    by_x = sorted(range(len(names)), key=lambda i: float(diversity[i]))
-    for j, i in enumerate(by_x):                      # labels alternate above/below so neighbours do not collide
-        ax.annotate(names[i], (diversity[i], perplexity[i]), textcoords="offset points",
-                    xytext=(6, 5) if j % 2 == 0 else (6, -12), fontsize=8)
+    for label, iv in (("diversity_interval", diversity_interval), ("perplexity_interval", perplexity_interval)):
+        if iv is not None and len(iv) != n:
+            raise ValueError(f"{label} must hold one (low, high) per setting ({n})")
+    fig, ax = plt.subplots(figsize=(8, 5))
+    d, q = [float(v) for v in diversity], [float(v) for v in perplexity]
+    xerr = None if diversity_interval is None else [[v - lo for v, (lo, _) in zip(d, diversity_interval)],
+                                                    [hi - v for v, (_, hi) in zip(d, diversity_interval)]]
+    yerr = None if perplexity_interval is None else [[v - lo for v, (lo, _) in zip(q, perplexity_interval)],
+                                                     [hi - v for v, (_, hi) in zip(q, perplexity_interval)]]
+    ax.errorbar(d, q, xerr=xerr, yerr=yerr, fmt="o", color=KEPT_COLOUR, ecolor="tab:gray", capsize=2, ms=6,
+                label="sampling setting (bars: 95% interval)" if xerr or yerr else "sampling setting")
+    xs, ys, labels = list(d), list(q), list(names)
+    if human is not None:
+        ax.plot([human[0]], [human[1]], "*", color="tab:red", ms=14, label="held-out human text")
+        xs, ys, labels = xs + [float(human[0])], ys + [float(human[1])], labels + ["human text"]
     ax.set_yscale("log")
-    ax.set_xlabel("diversity: distinct-2 over all samples (higher = more varied)")
-    ax.set_ylabel("model's perplexity of its own samples (log scale)")
-    ax.set_title(f"Quality vs diversity of the sampling settings ({device}, {dtype})", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.set_xlabel("diversity: distinct-2 within a sample (higher = fewer repeated word pairs)")
+    ax.set_ylabel("model's own perplexity of the text (log scale)")
+    ax.set_title(f"Diversity vs how likely the model finds the text{n_samples}\n"
+                 f"(perplexity of the model's own samples: not a quality score; {device}, {dtype})", fontsize=10)
+    ax.margins(x=0.12, y=0.15)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
+    _place_labels(ax, xs, ys, labels)
     return fig
