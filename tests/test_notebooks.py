@@ -86,10 +86,12 @@ def test_output_is_ignored_only_where_it_must_vary(nb):
 # what each chapter must run (the library's real names), beside the course-wide contract above
 USES = {
     "01_autoregressive_generation": ("generate(", "stream=True", "stop_tokens=", "check_forward_tokens(",
-                                     "check_greedy_with_stop(", "plot_naive_cost("),
+                                     "check_greedy_with_stop(", "plot_naive_cost(", 'Tokenizer("gpt2")',
+                                     "load_kv_sweep("),
     "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_cache_update("),
     "03_sampling_strategies": ("top_p_filter(", "min_p_filter(", "apply_repetition_penalty(", "SamplingExplorer(",
-                               "check_top_p(", "check_survivors("),
+                               "check_top_p(", "check_survivors(", "check_top_k_mass(", "plot_diversity_vs_perplexity(",
+                               "bootstrap_interval(", "verdict("),
     "04_performance_optimization": ("benchmark_model(", "generate_batch(", "torch.compile", "set_num_threads",
                                     "quantize_int8", "cuda_graph_step_ms", "check_timer", "check_decode_bytes"),
 }
@@ -113,3 +115,29 @@ def test_chapter_05_runs_the_tutorials_evaluation_and_checks_it():
     assert not any("NBVAL_IGNORE_OUTPUT" in _src(c) for c in nb["cells"][3:]), "chapter 05 is deterministic"
     outputs = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     assert "Perplexity:" in outputs and "BLEU-4:" in outputs and "ROUGE-L:" in outputs
+
+
+def _text_out(cell: dict) -> str:
+    return "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   for o in cell.get("outputs", []))
+
+
+def test_exercises_are_stubs_with_collapsed_solutions_at_the_end(nb):
+    cells = nb["cells"]
+    heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and _src(c).startswith("## Solutions")]
+    assert len(heads) == 1, "one '## Solutions' section at the end of the chapter"
+    before, after = cells[:heads[0]], [c for c in cells[heads[0] + 1:] if c["cell_type"] == "code"]
+    assert after and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in after), "solutions collapsed"
+    for c in after:                                       # each solution runs its check, which passes
+        assert re.search(r"checks\.check_\w+\(", _src(c)) and "✓" in _text_out(c) and "✗" not in _text_out(c), _src(c)[:80]
+    stubs = [c for c in before if c["cell_type"] == "code" and re.search(r"checks\.check_\w+\(", _src(c))
+             and ("✗" in _text_out(c) or "not answered yet" in _text_out(c) or "no answer yet" in _text_out(c))]
+    assert len(stubs) == len(after), "every exercise: a stub whose check fails, and one collapsed solution"
+    assert any(c["cell_type"] == "markdown" and _src(c).startswith("## Questions") for c in cells), "a Questions section"
+
+
+def test_no_bare_true_or_false_outputs(nb):
+    for c in nb["cells"]:
+        for out in c.get("outputs", []):
+            plain = "".join(out.get("data", {}).get("text/plain", "")).strip()
+            assert plain not in ("True", "False"), _src(c)[:80]
