@@ -1,4 +1,8 @@
 """Shared helpers for the unit tests (fixtures live in conftest.py)."""
+from types import SimpleNamespace
+
+import torch
+
 from nanoinfer_lib import GPTConfig
 
 
@@ -19,3 +23,31 @@ class CharTokenizer:
 
     def decode(self, ids):
         return "".join(chr(i + 96) if i > 0 else "|" for i in ids)
+
+
+PROBS = [0.2, 0.4, 0.1, 0.3]          # by token id: 'a' 0.2, 'b' 0.4, 'c' 0.1, 'd' 0.3
+
+
+class FakeModel:
+    """Always predicts PROBS, whatever the context (enough for the explorer's distribution panel)."""
+
+    def __init__(self, probs=PROBS):
+        self.logits = torch.tensor(probs).log()
+        self.config = SimpleNamespace(vocab_size=len(probs), block_size=8)
+        self.device = torch.device("cpu")
+
+    def __call__(self, idx, last_only=False):
+        return self.logits.expand(idx.shape[0], 1, -1)        # (B, 1, V)
+
+
+class FakeTokenizer:
+    def encode(self, text, return_tensors=None):
+        ids = [ord(c) - ord("a") for c in text]
+        return torch.tensor([ids], dtype=torch.long).reshape(1, -1) if return_tensors == "pt" else ids
+
+    def decode(self, ids):
+        return "".join(chr(ord("a") + int(i)) for i in ids)
+
+
+def kept_tokens(w):
+    return {tok for tok, k in zip(w.result.tokens, w.result.kept) if k}

@@ -4,7 +4,7 @@ import torch
 
 matplotlib.use("Agg")          # the one place the tests choose matplotlib's backend: no windows
 
-from _helpers import tiny_config
+from _helpers import FakeModel, FakeTokenizer, tiny_config
 from nanoinfer_lib import GPT
 
 
@@ -20,3 +20,18 @@ def bundled():
     """The bundled model and tokenizer (loaded once)."""
     from nanoinfer_lib import load_model
     return load_model()
+
+
+@pytest.fixture
+def fake():
+    """The sampling explorer on a stand-in model with a hand-made distribution (PROBS)."""
+    from nanoinfer_lib.widgets import SamplingExplorer
+    return SamplingExplorer(FakeModel(), FakeTokenizer(), prompt="a", max_new_tokens=0, n_show=4)
+
+
+@pytest.fixture(scope="module")
+def real(bundled):
+    """The sampling explorer on the bundled model."""
+    from nanoinfer_lib.widgets import SamplingExplorer
+    model, tokenizer = bundled
+    return SamplingExplorer(model, tokenizer, prompt="ROMEO:\nWhat light", max_new_tokens=8, n_show=10)

@@ -1,48 +1,15 @@
 """explorer: what the sampling explorer computes, on a stand-in model with a hand-made distribution and on the bundled model."""
-from types import SimpleNamespace
 import html
 import math
 
 import pytest
 import torch
 
+from _helpers import PROBS, FakeModel, FakeTokenizer, kept_tokens
 from nanoinfer_lib import generate
 from nanoinfer_lib.sampling import apply_repetition_penalty, process_logits
 from nanoinfer_lib.explorer import explore_sampling
-from nanoinfer_lib.widgets import SamplingExplorer
 
-
-PROBS = [0.2, 0.4, 0.1, 0.3]          # by token id: 'a' 0.2, 'b' 0.4, 'c' 0.1, 'd' 0.3
-
-
-class FakeModel:
-    """Always predicts PROBS, whatever the context (enough for the explorer's distribution panel)."""
-
-    def __init__(self, probs=PROBS):
-        self.logits = torch.tensor(probs).log()
-        self.config = SimpleNamespace(vocab_size=len(probs), block_size=8)
-        self.device = torch.device("cpu")
-
-    def __call__(self, idx, last_only=False):
-        return self.logits.expand(idx.shape[0], 1, -1)        # (B, 1, V)
-
-
-class FakeTokenizer:
-    def encode(self, text, return_tensors=None):
-        ids = [ord(c) - ord("a") for c in text]
-        return torch.tensor([ids], dtype=torch.long).reshape(1, -1) if return_tensors == "pt" else ids
-
-    def decode(self, ids):
-        return "".join(chr(ord("a") + int(i)) for i in ids)
-
-
-def kept_tokens(w):
-    return {tok for tok, k in zip(w.result.tokens, w.result.kept) if k}
-
-
-@pytest.fixture
-def fake():
-    return SamplingExplorer(FakeModel(), FakeTokenizer(), prompt="a", max_new_tokens=0, n_show=4)
 
 
 def test_rows_are_most_likely_first_and_everything_kept_by_default(fake):
@@ -110,12 +77,6 @@ def test_repetition_penalty_uses_the_prompt(fake):
     assert fake.result.tokens == ["d", "a", "b", "c"]
     assert fake.result.scaled_probs == pytest.approx(sorted([x / sum(w) for x in w], reverse=True))
     assert "repetition penalty 2.00" in fake.summary.value
-
-
-@pytest.fixture(scope="module")
-def real(bundled):
-    model, tokenizer = bundled
-    return SamplingExplorer(model, tokenizer, prompt="ROMEO:\nWhat light", max_new_tokens=8, n_show=10)
 
 
 @pytest.mark.parametrize("settings", [

@@ -4,8 +4,7 @@ import copy
 import pytest
 import torch
 
-from _helpers import tiny_config
-from nanoinfer_lib import GPT, generate
+from nanoinfer_lib import generate
 from nanoinfer_lib.kernels import FastDecodeLinear as Linear, attention, use_fast_decode
 
 

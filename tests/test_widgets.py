@@ -1,44 +1,11 @@
 """widgets: the explorers driven without a browser: set slider values from code and check what they show."""
-from types import SimpleNamespace
 
 import pytest
-import torch
 
+from _helpers import FakeModel, FakeTokenizer
 from nanoinfer_lib.explorer import ExplorerResult, explore_sampling
 from nanoinfer_lib.widgets import SamplingExplorer, interact_sampling, sampling_explorer
 
-
-PROBS = [0.2, 0.4, 0.1, 0.3]          # by token id: 'a' 0.2, 'b' 0.4, 'c' 0.1, 'd' 0.3
-
-
-class FakeModel:
-    """Always predicts PROBS, whatever the context (enough for the explorer's distribution panel)."""
-
-    def __init__(self, probs=PROBS):
-        self.logits = torch.tensor(probs).log()
-        self.config = SimpleNamespace(vocab_size=len(probs), block_size=8)
-        self.device = torch.device("cpu")
-
-    def __call__(self, idx, last_only=False):
-        return self.logits.expand(idx.shape[0], 1, -1)        # (B, 1, V)
-
-
-class FakeTokenizer:
-    def encode(self, text, return_tensors=None):
-        ids = [ord(c) - ord("a") for c in text]
-        return torch.tensor([ids], dtype=torch.long).reshape(1, -1) if return_tensors == "pt" else ids
-
-    def decode(self, ids):
-        return "".join(chr(ord("a") + int(i)) for i in ids)
-
-
-def kept_tokens(w):
-    return {tok for tok, k in zip(w.result.tokens, w.result.kept) if k}
-
-
-@pytest.fixture
-def fake():
-    return SamplingExplorer(FakeModel(), FakeTokenizer(), prompt="a", max_new_tokens=0, n_show=4)
 
 
 def test_sliders_extremes_never_fail(fake):
@@ -79,12 +46,6 @@ def test_display_bundle_has_the_widget_and_a_text_fallback(fake):
 def test_bad_arguments_name_themselves(kwargs, exc, name):
     with pytest.raises(exc, match=name):
         explore_sampling(FakeModel(), FakeTokenizer(), "a", **{"max_new_tokens": 0, **kwargs})
-
-
-@pytest.fixture(scope="module")
-def real(bundled):
-    model, tokenizer = bundled
-    return SamplingExplorer(model, tokenizer, prompt="ROMEO:\nWhat light", max_new_tokens=8, n_show=10)
 
 
 def test_moving_a_slider_changes_what_is_shown(real):

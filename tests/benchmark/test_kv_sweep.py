@@ -103,12 +103,6 @@ def test_kv_sweep_command_rejects_bad_options(tmp_path):
             bm.main(["--out", str(tmp_path / "x.json"), "--device", "cuda"])
 
 
-def _fake_result(device_name, n=(16, 32, 64)):
-    recs = [{"mode": m, "new_tokens": k, "seconds": (1e-4 * k * k if m == "uncached" else 1e-3 * k)}
-            for k in n for m in ("cached", "uncached")]
-    lat = [{"mode": m, "position": k, "seconds": 1e-3 * (k if m == "uncached" else 1)} for k in n for m in ("cached", "uncached")]
-    return {"meta": {"device_name": device_name, "dtype": "float32", "date": "2026-01-01 00:00 UTC"},
-            "runs": [{"model": "bundled", "records": recs, "latency": lat}]}
 
 
 def _update(past, k, v):

@@ -1,56 +1,22 @@
 """metrics.evaluate: compute_metrics agrees with its parts; the bundled evaluation set."""
 import math
-import random
+
 
 import pytest
 import torch
 
-from nanoinfer_lib import GPT, generate
+from nanoinfer_lib import generate
 from nanoinfer_lib.metrics import compute_metrics, corpus_bleu, distinct_n, load_eval_set, rouge_l, token_nll
 
-from _helpers import tiny_config
 
 
 HYP, REF = "the cat sat on the mat", "the cat is on the mat"
 
 
-def _generated_pairs(n=300, seed=0):
-    """Reference sentences from a small vocabulary and hypotheses made from them by random edits,
-    so that every n-gram order has some matches and some misses; a few empty ones too."""
-    rng = random.Random(seed)
-    vocab = "the a of to and my lord is in thou thee i , . ! ? ' that with be not".split()
-    hyps, refs = [], []
-    for _ in range(n):
-        ref = [rng.choice(vocab) for _ in range(rng.randint(0, 15))]
-        hyp = list(ref)
-        for _ in range(rng.randint(0, 6)):
-            op = rng.random()
-            if op < 0.3 and hyp:
-                hyp.pop(rng.randrange(len(hyp)))
-            elif op < 0.6:
-                hyp.insert(rng.randint(0, len(hyp)), rng.choice(vocab))
-            elif hyp:
-                hyp[rng.randrange(len(hyp))] = rng.choice(vocab)
-        hyps.append(" ".join(hyp))
-        refs.append(" ".join(ref))
-    return hyps, refs
 
 
-def _eval_set_pairs():
-    """Real lines with punctuation and apostrophes: each reference against its neighbour's, and against
-    itself with its first half dropped."""
-    refs = [ex["reference"] for ex in load_eval_set()]
-    half = [" ".join(r.split()[len(r.split()) // 2:]) for r in refs]
-    return refs[1:] + half, refs[:-1] + refs
 
 
-def _uniform_model(**kw) -> GPT:
-    """Zero embeddings (tied to lm_head) -> every logit is 0 -> probability 1/V for every token."""
-    torch.manual_seed(0)
-    model = GPT(tiny_config(**kw)).eval()
-    with torch.no_grad():
-        model.transformer.wte.weight.zero_()
-    return model
 
 
 @pytest.fixture(scope="module")
