@@ -157,7 +157,7 @@ def test_tutorial_snippet_keeps_the_lowest_ids_not_the_nucleus():
     logits = torch.tensor([0.05, 0.05, 0.1, 0.5, 0.3]).log()       # nucleus(0.7): ids 3 and 4
     assert finite_ids(top_p_filter(logits, 0.7)) == [3, 4]
     assert tutorial_top_p_mask(logits, 0.7).nonzero().flatten().tolist() == [0, 1]
-    assert checks.check_top_p(lambda x, p: x.masked_fill(~tutorial_top_p_mask(x, p), float("-inf"))) is False
+    assert not checks.check_top_p(lambda x, p: x.masked_fill(~tutorial_top_p_mask(x, p), float("-inf")))
 
 
 def test_top_p_after_top_k_uses_the_renormalised_survivors():
