@@ -210,8 +210,9 @@ def _id_tensor(name: str, value, allowed: str) -> torch.Tensor:
         if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
             raise TypeError(f"{name} must be {allowed}, got a tensor of dtype {value.dtype}")
         return value
+    lists = _int_lists(name, value, allowed)
     try:
-        return torch.tensor(_int_lists(name, value, allowed), dtype=torch.long)
+        return torch.tensor(lists, dtype=torch.long)
     except ValueError:     # torch: "expected sequence of length 2 at dim 1 (got 1)"
         raise ValueError(f"{name} must be a rectangular list of token ids (every row the same length), "
                          f"got {_given(value)}") from None
