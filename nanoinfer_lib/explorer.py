@@ -103,13 +103,10 @@ def settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new
 def next_token_logits(model, tokenizer, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ids (1, T), logits (V,))``: the prompt's ids and the model's logits for the next token
     (the prompt cropped to the last ``block_size`` tokens, as ``generate`` does)."""
-    ids = tokenizer.encode(validate.text("prompt", prompt), return_tensors="pt")
-    if ids.shape[1] == 0:
-        raise ValueError("prompt is empty: type at least one character")
-    if int(ids.max()) >= model.config.vocab_size:
-        raise ValueError(f"the prompt's token ids must lie in [0, {model.config.vocab_size}) (the model's "
-                         f"vocabulary), got {int(ids.max())}: use the model's own tokenizer")
-    ids = ids.to(model.device)
+    validate.model_like("model", model)
+    validate.tokenizer("tokenizer", tokenizer)
+    ids = validate.encoded("prompt", tokenizer.encode(validate.text("prompt", prompt)), model.config.vocab_size)
+    ids = torch.tensor([ids], device=model.device)                                    # (1, T)
     with torch.inference_mode():
         logits = model(ids[:, -model.config.block_size:], last_only=True)[0, -1].float()   # (V,)
     return ids, logits
@@ -123,6 +120,8 @@ def explore_sampling(model, tokenizer, prompt: str, temperature: float = 1.0, to
     tokens the settings keep (``process_logits`` of ``nanoinfer_lib.sampling``, after the repetition
     penalty on the prompt's tokens), and a continuation of ``max_new_tokens`` sampled with ``seed``
     by ``generate`` with the same settings."""
+    validate.model_like("model", model)
+    validate.tokenizer("tokenizer", tokenizer)
     s = settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new_tokens)
     n_show = validate.integer("n_show", n_show, 1)
     if _cache is not None and _cache.get("prompt") == prompt:

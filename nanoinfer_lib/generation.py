@@ -157,15 +157,7 @@ def generate_batch(model, prompts: list[str], tokenizer, max_new_tokens: int = 1
                                                         min_p, repetition_penalty, stop_tokens, seed, None)
     validate.flag("use_cache", use_cache)
     V = model.config.vocab_size
-    encoded = []
-    for i, p in enumerate(prompts):
-        ids = tokenizer.encode(p)
-        if not ids:
-            raise ValueError(f"prompts[{i}] is empty: every prompt needs at least one token")
-        if max(ids) >= V:
-            raise ValueError(f"prompts[{i}] encodes to ids up to {max(ids)}, outside the model's vocabulary "
-                             f"[0, {V}): use the model's own tokenizer")
-        encoded.append(ids)
+    encoded = [validate.encoded(f"prompts[{i}]", tokenizer.encode(p), V) for i, p in enumerate(prompts)]
     gen = validate.make_generator(seed, None, model.device)
     pad_id = tokenizer.eot_token if tokenizer.eot_token < V else 0
     out: list[str] = []

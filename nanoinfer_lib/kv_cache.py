@@ -13,6 +13,7 @@ from . import validate
 
 def kv_cache_bytes(config, batch_size: int, seq_len: int, dtype: torch.dtype = torch.float32) -> int:
     """Bytes of a KV cache holding ``seq_len`` positions: 2 (k and v) * n_layer * B * T * n_embd * itemsize."""
+    config = validate.config("config", config)
     batch_size = validate.integer("batch_size", batch_size, 0)
     seq_len = validate.integer("seq_len", seq_len, 0)
     itemsize = torch.empty((), dtype=validate.dtype("dtype", dtype)).element_size()
@@ -22,10 +23,11 @@ def kv_cache_bytes(config, batch_size: int, seq_len: int, dtype: torch.dtype = t
 class KVCache:
     def __init__(self, config, batch_size: int, max_len: int,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+        validate.config("config", config)
         self.batch_size = validate.integer("batch_size", batch_size, 1)
         self.max_len = validate.integer("max_len", max_len, 1, config.block_size)
         self.n_layer, self.n_head, self.head_dim = config.n_layer, config.n_head, config.head_dim
-        self.device = torch.device(device if device is not None else "cpu")
+        self.device = validate.device("device", device if device is not None else "cpu")
         self.dtype = validate.dtype("dtype", dtype) if dtype is not None else torch.float32
         shape = (self.batch_size, config.n_head, self.max_len, config.head_dim)   # (B, nh, max_len, hs)
         self.k = [torch.zeros(shape, device=self.device, dtype=self.dtype) for _ in range(config.n_layer)]

@@ -116,9 +116,7 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        if not isinstance(config, GPTConfig):
-            raise TypeError(f"config must be a GPTConfig, got {type(config).__name__}")
-        self.config = config
+        self.config = validate.config("config", config)
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),   # token embeddings
             wpe=nn.Embedding(config.block_size, config.n_embd),   # learned positions
@@ -176,8 +174,11 @@ class GPT(nn.Module):
         B, T = idx.shape
         past = 0
         if kv_cache is not None:
-            kv_cache.check(self.config, B, self.dtype, idx.device)
+            validate.kv_cache("kv_cache", kv_cache).check(self.config, B, self.dtype, idx.device)
             past = kv_cache.length
+        if position_ids is not None:
+            validate.positions("position_ids", position_ids, B, T, self.config.block_size)
+        last_only = validate.flag("last_only", last_only)
         if position_ids is None and past + T > self.config.block_size:
             raise ValueError(f"sequence length {past + T} (cached {past} + new {T}) exceeds the "
                              f"context window block_size={self.config.block_size}; crop the input")
@@ -191,6 +192,7 @@ class GPT(nn.Module):
             x = self.transformer.drop(x)
         attn_mask = None
         if attention_mask is not None:
+            validate.tensor("attention_mask", attention_mask, dims=(2, 4))
             attn_mask = padding_mask(attention_mask, past, T)              # (B, 1, T, S)
         for block in self.transformer.h:
             x = block(x, kv_cache, attn_mask)

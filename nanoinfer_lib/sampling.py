@@ -14,6 +14,8 @@ import torch.nn.functional as F
 
 from . import validate
 
+TINY_TEMPERATURE = 1e-20     # below it apply_temperature shifts each row first (no overflow to inf)
+
 
 def _logits(logits) -> torch.Tensor:
     validate.tensor("logits", logits, floating=True)
@@ -25,15 +27,14 @@ def _logits(logits) -> torch.Tensor:
 def apply_repetition_penalty(logits: torch.Tensor, input_ids, penalty: float | None) -> torch.Tensor:
     """For tokens already in ``input_ids`` (T,) or (..., T) matching the leading dims of ``logits``:
     divide positive logits by ``penalty`` and multiply negative ones (CTRL's rule, as Hugging Face).
-    Ids -1 (padding) are ignored; others must lie in [0, V). ``None``/1.0: no-op."""
+    Ids -1 (padding) are ignored; others must lie in [0, V). ``None``/1.0: no-op (the ids are
+    checked all the same, so a wrong history fails whatever the penalty)."""
     _logits(logits)
     penalty = validate.optional_number("repetition_penalty", penalty, 0.0, low_open=True)
-    if penalty is None or penalty == 1.0:
-        return logits
     V = logits.shape[-1]
     ids = torch.as_tensor(input_ids) if isinstance(input_ids, torch.Tensor) else \
         validate.token_ids("input_ids", input_ids, V, max_dim=logits.dim())
-    if ids.is_floating_point() or ids.dtype == torch.bool:
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise TypeError(f"input_ids must be integer token ids, got a tensor of dtype {ids.dtype}")
     if ids.dim() == 1 and logits.dim() > 1:
         ids = ids.expand(*logits.shape[:-1], ids.shape[0])           # one history for every row
@@ -43,6 +44,8 @@ def apply_repetition_penalty(logits: torch.Tensor, input_ids, penalty: float | N
     if ids.numel() and (int(ids.min()) < -1 or int(ids.max()) >= V):
         raise ValueError(f"input_ids must lie in [0, {V}) (or be -1 for padding), "
                          f"got min {int(ids.min())} and max {int(ids.max())}")
+    if penalty is None or penalty == 1.0:
+        return logits
     ids = ids.to(logits.device).long()
     seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, ids.clamp(min=0), ids >= 0)   # (..., V)
     penalised = torch.where(logits > 0, logits / penalty, logits * penalty)
@@ -50,13 +53,22 @@ def apply_repetition_penalty(logits: torch.Tensor, input_ids, penalty: float | N
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``logits / temperature`` in float32. Temperature 0 is greedy: only the argmax survives."""
+    """``logits / temperature`` in float32. Temperature 0 is greedy: only the argmax survives.
+
+    A temperature below ``TINY_TEMPERATURE`` could overflow the division to +inf (and one below
+    float32's range would divide by 0), so each row is first shifted to a top logit of 0 (the
+    softmax is unchanged) and divided by at least the smallest normal float32: such a temperature
+    is greedy in effect, with ties kept."""
     _logits(logits)
     temperature = validate.number("temperature", temperature, 0.0)
     logits = logits.float()
     if temperature == 0.0:
         keep = F.one_hot(logits.argmax(-1), logits.shape[-1]).bool()
         return logits.masked_fill(~keep, float("-inf"))
+    if temperature < TINY_TEMPERATURE:
+        top = logits.amax(-1, keepdim=True)
+        logits = logits - torch.where(torch.isfinite(top), top, 0.0)                # (..., V) top at 0
+        return logits / max(temperature, torch.finfo(torch.float32).tiny)
     return logits if temperature == 1.0 else logits / temperature
 
 
@@ -129,8 +141,7 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int
     Every argument is checked whatever the temperature; NaN logits are a ValueError (see ``check_finite``)."""
     _logits(logits)
     s = validate.sampling(temperature, top_k, top_p, min_p)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
+    _, generator = validate.seed_and_generator(None, generator)
     logits = check_finite(logits.float())
     if s["temperature"] == 0.0:
         return logits.argmax(dim=-1)                                # greedy: no filtering needed

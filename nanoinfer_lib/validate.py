@@ -1,4 +1,5 @@
 """The one home of argument rules and their messages; every public entry point checks here.
+(Over 300 lines on purpose: one file holds every rule, so no rule is written twice.)
 
 Rules (DESIGN.md, Errors): a bad type is a ``TypeError``, a bad value a ``ValueError``, and each
 message names the argument, what was given and what is allowed.
@@ -7,12 +8,19 @@ message names the argument, what was given and what is allowed.
 - A number is a finite real: an int, a float or a NumPy scalar (not a bool, not NaN or +-inf).
 - A flag is ``True`` or ``False`` (NumPy bools too), nothing else.
 - Token ids are integer-typed (ints, or an integer tensor) and lie in ``[0, vocab_size)``.
-- A seed is an int in ``[0, 2**64 - 1]`` (what ``torch.Generator.manual_seed`` takes).
+- A seed is an int in ``[0, 2**64 - 1]`` (what ``torch.Generator.manual_seed`` takes); ``seed`` and
+  ``generator`` together are refused.
+- A dtype is a floating-point ``torch.dtype`` or one of the names in ``DTYPES``; a device is one that
+  this machine has (``"cuda"`` without a GPU is a ValueError, not torch's AssertionError).
+- A tokenizer is anything with ``encode``, ``decode`` and an int ``eot_token`` (``tokenizer_with`` adds
+  what a function needs beyond that, such as ``vocab_size`` or ``token_bytes``).
 """
 from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -138,12 +146,47 @@ def make_generator(seed_value: int | None, generator: torch.Generator | None, de
 
 
 def dtype(name: str, value) -> torch.dtype:
-    """A ``torch.dtype`` or one of the names in ``DTYPES``."""
+    """A floating-point ``torch.dtype`` or one of the names in ``DTYPES`` (weights, caches and
+    activations are floats: an integer dtype would truncate them)."""
     if isinstance(value, str):
         return DTYPES[choice(name, value, DTYPES)]
     if not isinstance(value, torch.dtype):
         raise TypeError(f"{name} must be a torch.dtype or one of {list(DTYPES)}, got {_given(value)}")
+    if not value.is_floating_point:
+        raise ValueError(f"{name} must be a floating-point dtype such as {list(DTYPES)}, got {value}")
     return value
+
+
+def device(name: str, value) -> torch.device:
+    """A ``torch.device``, a device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) or a CUDA
+    index, that exists on this machine."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, torch.device, numbers.Integral)):
+        raise TypeError(f"{name} must be a torch.device or a string such as 'cpu' or 'cuda', got {_given(value)}")
+    try:
+        d = torch.device(f"cuda:{int(value)}" if isinstance(value, numbers.Integral) else value)
+    except RuntimeError:
+        raise ValueError(f"{name} must be a device such as 'cpu', 'cuda' or 'cuda:0', got {value!r}") from None
+    if d.type == "cuda" and (not torch.cuda.is_available() or (d.index or 0) >= torch.cuda.device_count()):
+        have = f"{torch.cuda.device_count()} CUDA device(s)" if torch.cuda.is_available() else "no CUDA device"
+        raise ValueError(f"{name} is {str(d)!r}, but this machine has {have}: use 'cpu'")
+    if d.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{name} is 'mps', but MPS is not available on this machine: use 'cpu'")
+    return d
+
+
+def path(name: str, value) -> Path:
+    """A file path: a str or an ``os.PathLike`` (not bytes, not None)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {_given(value)}")
+    return Path(value)
+
+
+def output_file(name: str, value) -> Path:
+    """A path a command may write its file to (checked before the work, not after): not a directory."""
+    p = path(name, value)
+    if p.is_dir():
+        raise IsADirectoryError(f"{name} {p} is a directory: give a file name inside it")
+    return p
 
 
 def dtype_name(value: torch.dtype) -> str:
@@ -154,12 +197,7 @@ def token_ids(name: str, value, vocab_size: int, max_dim: int = 2) -> torch.Tens
     """Token ids as a LongTensor of their own shape: an integer tensor, an int, or (nested) lists of
     ints. Floats, bools and anything else are a TypeError; ids outside [0, vocab_size) a ValueError."""
     allowed = f"token ids (ints or an integer tensor) in [0, {vocab_size})"
-    if isinstance(value, torch.Tensor):
-        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"{name} must be {allowed}, got a tensor of dtype {value.dtype}")
-        ids = value
-    else:
-        ids = torch.tensor(_int_lists(name, value, allowed), dtype=torch.long)
+    ids = _id_tensor(name, value, allowed)
     if ids.dim() > max_dim:
         raise ValueError(f"{name} must have at most {max_dim} dimensions, got shape {tuple(ids.shape)}")
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
@@ -167,14 +205,41 @@ def token_ids(name: str, value, vocab_size: int, max_dim: int = 2) -> torch.Tens
     return ids.long()
 
 
+def _id_tensor(name: str, value, allowed: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be {allowed}, got a tensor of dtype {value.dtype}")
+        return value
+    lists = _int_lists(name, value, allowed)
+    try:
+        return torch.tensor(lists, dtype=torch.long)
+    except ValueError:     # torch: "expected sequence of length 2 at dim 1 (got 1)"
+        raise ValueError(f"{name} must be a rectangular list of token ids (every row the same length), "
+                         f"got {_given(value)}") from None
+
+
 def _int_lists(name: str, value, allowed: str):
     if _is_int(value):
+        if not -2**63 <= int(value) < 2**63:       # beyond int64: torch would say "Overflow"
+            raise ValueError(f"{name} must be {allowed}, got {int(value)}")
         return int(value)
     if isinstance(value, (list, tuple)):
         return [_int_lists(name, v, allowed) for v in value]
     if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
-        return value.tolist()
+        return _int_lists(name, value.tolist(), allowed)
     raise TypeError(f"{name} must be {allowed}, got {_given(value)}")
+
+
+def encoded(name: str, ids, vocab_size: int) -> list[int]:
+    """What a tokenizer made of the text ``name``: a non-empty list of ids in the model's vocabulary
+    (a tokenizer that does not fit the model is named here, not deep inside torch)."""
+    ids = _id_tensor(f"the token ids of {name}", ids, "a list of int token ids").reshape(-1).tolist()
+    if not ids:
+        raise ValueError(f"{name} is empty: it encodes to no token (give at least one character)")
+    if min(ids) < 0 or max(ids) >= vocab_size:
+        raise ValueError(f"{name} encodes to ids from {min(ids)} to {max(ids)}, outside the model's vocabulary "
+                         f"[0, {vocab_size}): use the model's own tokenizer")
+    return ids
 
 
 def token_id_set(name: str, value, vocab_size: int) -> set[int]:
@@ -204,10 +269,58 @@ def tensor(name: str, value, dims: tuple[int, ...] | None = None, floating: bool
 
 
 def tokenizer(name: str, value):
-    """Anything with ``encode``, ``decode`` and ``eot_token``, like ``nanoinfer_lib.Tokenizer``."""
-    if value is None or not all(hasattr(value, a) for a in ("encode", "decode", "eot_token")):
-        raise TypeError(f"{name} must be a tokenizer with encode, decode and eot_token "
-                        f"(nanoinfer_lib.Tokenizer), got {_given(value)}")
+    """Anything with ``encode`` and ``decode`` methods and an int ``eot_token``, like ``nanoinfer_lib.Tokenizer``."""
+    return tokenizer_with(name, value)
+
+
+def tokenizer_with(name: str, value, *attributes: str):
+    """A tokenizer (see ``tokenizer``) that also has ``attributes`` (e.g. ``"vocab_size"``, ``"token_bytes"``)."""
+    needed = ("encode", "decode", "eot_token", *attributes)
+    missing = [a for a in needed if not hasattr(value, a)]
+    if value is None or missing or not (callable(value.encode) and callable(value.decode)):
+        lacks = f" (it has no {', '.join(missing)})" if value is not None and missing else ""
+        raise TypeError(f"{name} must be a tokenizer with {', '.join(needed[:-1])} and {needed[-1]} "
+                        f"(nanoinfer_lib.Tokenizer), got {_given(value)}{lacks}")
+    integer(f"{name}.eot_token", value.eot_token, 0)
+    return value
+
+
+def config(name: str, value):
+    """A ``nanoinfer_lib.GPTConfig``."""
+    from .model import GPTConfig
+    if not isinstance(value, GPTConfig):
+        raise TypeError(f"{name} must be a GPTConfig (model.config), got {_given(value)}")
+    return value
+
+
+def kv_cache(name: str, value):
+    """A KV cache: ``nanoinfer_lib.KVCache`` or anything with its ``check``, ``update``, ``advance``, ``length``."""
+    if not all(hasattr(value, a) for a in ("check", "update", "advance", "length")):
+        raise TypeError(f"{name} must be None or a KVCache(model.config, ...), got {_given(value)}")
+    return value
+
+
+def positions(name: str, value, batch_size: int, length: int, block_size: int) -> torch.Tensor:
+    """An integer tensor (B, T) or (1, T) of positions in [0, block_size). The range is checked on
+    CPU only: on a GPU it would cost a host sync per decode step (and break CUDA graph capture)."""
+    tensor(name, value, dims=(2,))
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor of positions, got dtype {value.dtype}")
+    if value.shape[1] != length or value.shape[0] not in (1, batch_size):
+        raise ValueError(f"{name} must have shape ({batch_size}, {length}), got {tuple(value.shape)}")
+    if value.device.type == "cpu" and value.numel() and (value.min() < 0 or value.max() >= block_size):
+        raise ValueError(f"{name} must lie in [0, block_size={block_size}), got min {int(value.min())} "
+                         f"and max {int(value.max())}")
+    return value
+
+
+def model_like(name: str, value):
+    """What computes logits like a GPT: callable on token ids (B, T), with a ``config`` that has
+    ``vocab_size`` and ``block_size`` (a ``nanoinfer_lib.GPT``, or a stand-in in a test)."""
+    config = getattr(value, "config", None)
+    if not callable(value) or not all(hasattr(config, a) for a in ("vocab_size", "block_size")):
+        raise TypeError(f"{name} must be a nanoinfer_lib GPT (a callable with config.vocab_size and "
+                        f"config.block_size), got {type(value).__name__}")
     return value
 
 

@@ -14,7 +14,10 @@ import html
 import ipywidgets as W
 from IPython.display import display
 
+from . import validate
 from .explorer import KEPT_COLOUR, ExplorerResult, explore_sampling, settings
+
+SEED_MAX = 2**31 - 1       # the seed box's largest value
 
 
 def _slider_style() -> dict:
@@ -36,7 +39,10 @@ class SamplingExplorer(W.VBox):
                  top_p: float = 1.0, min_p: float = 0.0, repetition_penalty: float = 1.0, seed: int = 0,
                  max_new_tokens: int = 30, n_show: int = 15):
         s = settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new_tokens)
-        self.model, self.tokenizer, self.n_show = model, tokenizer, n_show
+        validate.integer("seed", seed, 0, SEED_MAX)               # the seed box holds what JavaScript can
+        self.model, self.tokenizer = validate.model_like("model", model), validate.tokenizer("tokenizer", tokenizer)
+        validate.text("prompt", prompt)
+        self.n_show = validate.integer("n_show", n_show, 1)
         V = model.config.vocab_size
         st = _slider_style()
         self.prompt = W.Text(value=prompt, description="prompt", continuous_update=False,
@@ -50,7 +56,7 @@ class SamplingExplorer(W.VBox):
                                    readout_format=".2f", **st)
         self.repetition_penalty = W.FloatSlider(value=s["repetition_penalty"], min=0.5, max=2.0, step=0.05,
                                                 description="repetition penalty", readout_format=".2f", **st)
-        self.seed = W.BoundedIntText(value=s["seed"], min=0, max=2**31 - 1, description="seed",
+        self.seed = W.BoundedIntText(value=s["seed"], min=0, max=SEED_MAX, description="seed",
                                      style=st["style"], layout=W.Layout(width="260px"))
         self.max_new_tokens = W.IntSlider(value=s["max_new_tokens"], min=0, max=100, step=1,
                                           description="new tokens", **st)

@@ -41,6 +41,8 @@ class FakeModel:
 
 
 class FakeTokenizer:
+    eot_token = 3                 # a tokenizer has encode, decode and an int eot_token (validate.tokenizer)
+
     def encode(self, text, return_tensors=None):
         ids = [ord(c) - ord("a") for c in text]
         return torch.tensor([ids], dtype=torch.long).reshape(1, -1) if return_tensors == "pt" else ids

@@ -211,3 +211,209 @@ def test_generate_batch_bad_arguments(tiny_model):
         generate_batch(tiny_model, ["abc"], tok, max_new_tokens=-1)
     with pytest.raises(ValueError, match="stop_tokens"):
         generate_batch(tiny_model, ["abc"], tok, stop_tokens=[999])
+
+
+# ---- bad input: one table per public function (issue 15) -----------------------------------------
+
+import functools
+import itertools
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from nanoinfer_lib import GPT, generation
+
+from _helpers import tiny_config
+
+OK_IDS = torch.tensor([[1, 2]])
+GENERATE_BAD = [   # (input_ids, kwargs) -> exception, regex naming the argument (and the allowed range)
+    (OK_IDS, dict(max_new_tokens=-1), ValueError, r"max_new_tokens must be an int >= 0, got -1"),
+    (OK_IDS, dict(max_new_tokens=2.0), TypeError, r"max_new_tokens must be an int >= 0, got float 2.0"),
+    (OK_IDS, dict(max_new_tokens=True), TypeError, r"max_new_tokens must be an int >= 0, got bool"),
+    (OK_IDS, dict(max_new_tokens=None), TypeError, r"max_new_tokens must be an int"),
+    (OK_IDS, dict(temperature=-0.5), ValueError, r"temperature must be a finite number >= 0.0"),
+    (OK_IDS, dict(temperature=float("nan")), ValueError, r"temperature must be a finite number"),
+    (OK_IDS, dict(temperature=float("inf")), ValueError, r"temperature must be a finite number"),
+    (OK_IDS, dict(temperature="hot"), TypeError, r"temperature must be a finite number"),
+    (OK_IDS, dict(top_k=-1), ValueError, r"top_k must be None or an int >= 0"),
+    (OK_IDS, dict(top_k=2.5), TypeError, r"top_k must be None or an int >= 0"),
+    (OK_IDS, dict(top_p=1.5), ValueError, r"top_p must be None or a finite number in \[0.0, 1.0\]"),
+    (OK_IDS, dict(top_p="0.9"), TypeError, r"top_p must be None or a finite number"),
+    (OK_IDS, dict(min_p=-0.1), ValueError, r"min_p must be None or a finite number in \[0.0, 1.0\]"),
+    (OK_IDS, dict(repetition_penalty=0), ValueError, r"repetition_penalty must be None or a finite number > 0.0"),
+    (OK_IDS, dict(repetition_penalty=float("inf")), ValueError, r"repetition_penalty must be None or a finite number > 0.0"),
+    (OK_IDS, dict(stop_tokens=[50]), ValueError, r"stop_tokens .* in \[0, 50\), got min 50"),
+    (OK_IDS, dict(stop_tokens=[1.5]), TypeError, r"stop_tokens .* got float 1.5"),
+    (OK_IDS, dict(stop_tokens="x"), TypeError, r"stop_tokens must be None, a token id or a list of token ids"),
+    (OK_IDS, dict(use_cache=1), TypeError, r"use_cache must be True or False"),
+    (OK_IDS, dict(seed=-1), ValueError, r"seed must be None or an int in \[0, 18446744073709551615\]"),
+    (OK_IDS, dict(seed=2**64), ValueError, r"seed must be None or an int in \[0, 18446744073709551615\]"),
+    (OK_IDS, dict(seed=1.0), TypeError, r"seed must be None or an int"),
+    (OK_IDS, dict(seed=1, generator=torch.Generator()), ValueError, r"give seed or generator, not both"),
+    (OK_IDS, dict(generator=0), TypeError, r"generator must be None or a torch.Generator"),
+    ([[1.5, 2.0]], {}, TypeError, r"input_ids must be token ids \(ints or an integer tensor\) in \[0, 50\), got float 1.5"),
+    ([[True, False]], {}, TypeError, r"input_ids .* got bool True"),
+    (torch.tensor([[1.0, 2.0]]), {}, TypeError, r"input_ids .* got a tensor of dtype torch.float32"),
+    (torch.tensor([[True]]), {}, TypeError, r"input_ids .* got a tensor of dtype torch.bool"),
+    ([[1, 2], [3]], {}, ValueError, r"input_ids must be a rectangular list of token ids"),
+    ([[1, 50]], {}, ValueError, r"input_ids .* in \[0, 50\), got min 1 and max 50"),
+    ([[-1, 2]], {}, ValueError, r"input_ids .* got min -1"),
+    ([], {}, ValueError, r"input_ids must be a non-empty prompt of shape \(B, T\)"),
+    (torch.zeros(0, 3, dtype=torch.long), {}, ValueError, r"input_ids must be a non-empty prompt"),
+    (torch.ones(1, 1, 1, dtype=torch.long), {}, ValueError, r"input_ids must have at most 2 dimensions"),
+    ("hello", {}, TypeError, r"input_ids .* got str 'hello'"),
+]
+
+
+@pytest.mark.parametrize("ids,kwargs,exc,msg", GENERATE_BAD)
+def test_generate_bad_input_table(tiny_model, ids, kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        generate(tiny_model, ids, **{"max_new_tokens": 3, **kwargs})
+
+
+@pytest.mark.parametrize("ids,kwargs,exc,msg", GENERATE_BAD)
+def test_generate_stream_fails_before_the_first_token(tiny_model, ids, kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):            # raised by the call itself, not by the first next()
+        generate(tiny_model, ids, **{"max_new_tokens": 3, **kwargs}, stream=True)
+
+
+def test_generate_needs_a_model_and_a_flag_for_stream(tiny_model):
+    with pytest.raises(TypeError, match="model must be a nanoinfer_lib GPT, got NoneType"):
+        generate(None, OK_IDS)
+    with pytest.raises(TypeError, match="stream must be True or False"):
+        generate(tiny_model, OK_IDS, stream="yes")
+
+
+class ToyTokenizer(CharTokenizer):
+    def __init__(self, ids=None, eot=0):
+        self.ids, self.eot_token = ids, eot
+
+    def encode(self, text):
+        return self.ids if self.ids is not None else super().encode(text)
+
+
+GENERATE_BATCH_BAD = [   # (prompts, tokenizer, kwargs) -> exception, regex
+    ("abc", CharTokenizer(), {}, TypeError, r"prompts must be a list of strings, got str"),
+    (["abc", 3], CharTokenizer(), {}, TypeError, r"prompts\[1\] must be a str, got int"),
+    (["abc", ""], CharTokenizer(), {}, ValueError, r"prompts\[1\] is empty"),
+    (["abc"], None, {}, TypeError, r"tokenizer must be a tokenizer with encode, decode and eot_token"),
+    (["abc"], "gpt2", {}, TypeError, r"tokenizer must be a tokenizer"),
+    (["abc"], ToyTokenizer(eot=1.5), {}, TypeError, r"tokenizer.eot_token must be an int >= 0"),
+    (["abc"], ToyTokenizer(ids=[1.5]), {}, TypeError, r"the token ids of prompts\[0\] must be a list of int token ids"),
+    (["abc"], ToyTokenizer(ids=[-1]), {}, ValueError, r"prompts\[0\] encodes to ids from -1 to -1, outside the model's vocabulary \[0, 50\)"),
+    (["abc"], ToyTokenizer(ids=[3, 99]), {}, ValueError, r"prompts\[0\] encodes to ids from 3 to 99.*use the model's own tokenizer"),
+    (["abc"], CharTokenizer(), dict(batch_size=0), ValueError, r"batch_size must be an int >= 1, got 0"),
+    (["abc"], CharTokenizer(), dict(batch_size=2.0), TypeError, r"batch_size must be an int >= 1"),
+    (["abc"], CharTokenizer(), dict(max_new_tokens=-1), ValueError, r"max_new_tokens must be an int >= 0"),
+    (["abc"], CharTokenizer(), dict(temperature=-2), ValueError, r"temperature must be a finite number >= 0.0"),
+    (["abc"], CharTokenizer(), dict(top_p=2), ValueError, r"top_p must be None or a finite number in \[0.0, 1.0\]"),
+    (["abc"], CharTokenizer(), dict(stop_tokens=[999]), ValueError, r"stop_tokens .* in \[0, 50\)"),
+    (["abc"], CharTokenizer(), dict(stop_tokens=["a"]), TypeError, r"stop_tokens .* got str 'a'"),
+    (["abc"], CharTokenizer(), dict(seed=2**70), ValueError, r"seed must be None or an int in \[0, 18446744073709551615\]"),
+    (["abc"], CharTokenizer(), dict(use_cache="no"), TypeError, r"use_cache must be True or False"),
+]
+
+
+@pytest.mark.parametrize("prompts,tok,kwargs,exc,msg", GENERATE_BATCH_BAD)
+def test_generate_batch_bad_input_table(tiny_model, prompts, tok, kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        generate_batch(tiny_model, prompts, tok, **{"max_new_tokens": 2, **kwargs})
+
+
+# ---- regressions: each class of issue 15 ----------------------------------------------------------
+
+def test_float_ids_are_refused_not_truncated(tiny_model):
+    with pytest.raises(TypeError, match="got float 1.5"):          # used to generate from [[1, 2]]
+        generate(tiny_model, [[1.5, 2.0]], max_new_tokens=1)
+    with pytest.raises(TypeError, match="got float 2.0"):
+        generate(tiny_model, [[1, 2.0]], max_new_tokens=1)        # even a float that is whole
+
+
+def test_bool_ids_are_refused(tiny_model):
+    with pytest.raises(TypeError, match="bool"):
+        generate(tiny_model, [[True, False]], max_new_tokens=1)
+    with pytest.raises(TypeError, match="bool"):
+        generate(tiny_model, torch.tensor([[True, False]]), max_new_tokens=1)
+
+
+@pytest.mark.parametrize("stops,given", [([1.5], "float 1.5"), (["3"], "str '3'"), ([True], "bool True"),
+                                         (["a"], "str 'a'")])
+def test_stop_tokens_are_not_passed_through_int(tiny_model, stops, given):
+    with pytest.raises(TypeError, match=rf"stop_tokens must be token ids .* got {given}"):
+        generate(tiny_model, OK_IDS, max_new_tokens=1, stop_tokens=stops)
+
+
+def test_numpy_integers_are_ints(tiny_model):
+    want = generate(tiny_model, OK_IDS, max_new_tokens=3, temperature=0)
+    for n in (np.int64(3), np.int32(3), np.uint8(3)):         # used to fail inside KVCache
+        assert torch.equal(generate(tiny_model, OK_IDS, max_new_tokens=n, temperature=0), want)
+    assert torch.equal(generate(tiny_model, np.array([[1, 2]]), max_new_tokens=3, temperature=0), want)
+    assert generate(tiny_model, OK_IDS, max_new_tokens=2, top_k=np.int64(5), stop_tokens=np.int64(3),
+                    seed=np.uint64(2**64 - 1)).shape[0] == 1
+
+
+def test_huge_seed_is_a_clear_error_and_the_largest_seed_works(tiny_model):
+    with pytest.raises(ValueError, match=r"seed must be None or an int in \[0, 18446744073709551615\], got 1180591620717411303424"):
+        generate(tiny_model, OK_IDS, max_new_tokens=1, seed=2**70)   # used to say "Overflow when unpacking long long"
+    a = generate(tiny_model, OK_IDS, max_new_tokens=4, seed=2**64 - 1)
+    assert torch.equal(a, generate(tiny_model, OK_IDS, max_new_tokens=4, seed=2**64 - 1))
+
+
+def test_seed_and_generator_together_are_refused_and_a_generator_alone_reproduces(tiny_model):
+    with pytest.raises(ValueError, match="give seed or generator, not both"):
+        generate(tiny_model, OK_IDS, max_new_tokens=2, seed=0, generator=torch.Generator())
+    a = generate(tiny_model, OK_IDS, max_new_tokens=6, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a, generate(tiny_model, OK_IDS, max_new_tokens=6, seed=5))    # seed s = a generator seeded s
+
+
+def test_generate_batch_without_a_tokenizer_is_a_type_error(tiny_model):
+    with pytest.raises(TypeError, match="tokenizer must be a tokenizer"):    # used to be an AttributeError
+        generate_batch(tiny_model, ["abc"], None)
+
+
+class RecordingBuffer(generation.TokenBuffer):
+    made: list = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        RecordingBuffer.made.append(self)
+
+
+def test_huge_stream_allocates_a_small_buffer(tiny_model, monkeypatch):
+    RecordingBuffer.made = []
+    monkeypatch.setattr(generation, "TokenBuffer", RecordingBuffer)
+    stream = generate(tiny_model, OK_IDS, max_new_tokens=10**11, stream=True)   # used to try 800 GB up front
+    tokens = list(itertools.islice(stream, 5))
+    assert len(tokens) == 5 and all(t.shape == (1,) for t in tokens)
+    (buf,) = RecordingBuffer.made
+    assert buf.length == 2 + 5 and buf.data.numel() <= 2 + 1024       # room for at most 1024 new tokens
+    assert buf.data.element_size() * buf.data.numel() < 10_000        # bytes
+
+
+def test_token_buffer_grows_by_doubling_and_keeps_its_tokens():
+    buf = generation.TokenBuffer(torch.tensor([[7, 8]]), extra=10**11, fill=-1)
+    assert buf.data.shape == (1, 2 + 1024)
+    for i in range(1500):
+        buf.append(torch.tensor([i]))
+    assert buf.data.shape == (1, 2 * (2 + 1024)) and buf.length == 1502
+    assert buf.view()[0, :2].tolist() == [7, 8] and buf.view()[0, 2:].tolist() == list(range(1500))
+    small = generation.TokenBuffer(torch.tensor([[1]]), extra=0)
+    assert small.data.shape == (1, 2)                                  # at least one free column
+
+
+# ---- property: batched (left padding) equals each prompt alone -----------------------------------
+
+@functools.lru_cache(maxsize=None)
+def shared_tiny_model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(tiny_config()).eval()
+
+
+@settings(max_examples=15, deadline=None)
+@given(prompts=st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=9), min_size=1, max_size=5),
+       batch_size=st.integers(1, 5), n=st.integers(0, 9), use_cache=st.booleans())
+def test_property_batched_greedy_equals_single_prompts(prompts, batch_size, n, use_cache):
+    model, tok = shared_tiny_model(), CharTokenizer()
+    got = generate_batch(model, prompts, tok, max_new_tokens=n, batch_size=batch_size, temperature=0,
+                         use_cache=use_cache)
+    assert got == [alone(model, tok, p, n) for p in prompts]

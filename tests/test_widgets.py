@@ -7,7 +7,6 @@ from nanoinfer_lib.explorer import ExplorerResult, explore_sampling
 from nanoinfer_lib.widgets import SamplingExplorer, interact_sampling, sampling_explorer
 
 
-
 def test_sliders_extremes_never_fail(fake):
     for w in (fake.temperature, fake.top_k, fake.top_p, fake.min_p, fake.repetition_penalty):
         for v in (w.min, w.max, w.min):

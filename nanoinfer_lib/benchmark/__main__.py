@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from .. import cli
+
 COMMANDS = {  # command -> (module with main(argv), what it measures)
     "kv-sweep": ("kv_sweep", "chapter 02: greedy generation with and without the KV cache over lengths"),
     "perf": ("perf", "chapter 04: precision, the KV cache, batching, threads, compile, bandwidth"),
@@ -15,14 +17,14 @@ COMMANDS = {  # command -> (module with main(argv), what it measures)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nanoinfer_lib.benchmark",
-                                description="\n".join(f"  {k:10s} {v[1]}" for k, v in COMMANDS.items()),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark",
+                           description="\n".join(f"  {k:10s} {v[1]}" for k, v in COMMANDS.items()),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=sorted(COMMANDS), help="which benchmark to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (see COMMAND --help)")
     ns = p.parse_args(argv)
     module = importlib.import_module(f"nanoinfer_lib.benchmark.{COMMANDS[ns.command][0]}")
-    return module.main(ns.args)
+    return cli.guarded(module.main, ns.args)     # bad input: one line on stderr, no traceback
 
 
 if __name__ == "__main__":

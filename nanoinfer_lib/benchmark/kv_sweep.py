@@ -6,14 +6,13 @@ given position (``step_latency``), and appending to a cache by ``torch.cat`` vs 
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
 import torch
 
-from .. import validate
+from .. import cli, validate
 from ..generation import generate
 from ..kv_cache import KVCache, kv_cache_bytes
 from ..model import GPT, GPT2_SMALL
@@ -183,8 +182,8 @@ def _build_model(name: str, device, dtype: torch.dtype):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m nanoinfer_lib.benchmark kv-sweep --out FILE``: cached vs uncached, written as JSON."""
-    p = argparse.ArgumentParser(prog="python -m nanoinfer_lib.benchmark kv-sweep",
-                                description="Time greedy generation with and without the KV cache.")
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark kv-sweep",
+                           description="Time greedy generation with and without the KV cache.")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
     p.add_argument("--dtype", default="float32", choices=sorted(validate.DTYPES))
@@ -202,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device is available")
     device, dtype = torch.device(args.device), validate.DTYPES[args.dtype]
+    validate.output_file("--out", args.out)
     lengths = args.new_tokens or ([4, 8] if args.quick else list(KV_SWEEP_NEW_TOKENS))
     runs = 1 if args.quick else args.runs
     command = command_line(["kv-sweep", *(argv or [])])

@@ -5,14 +5,13 @@ CUDA graphs, torch.compile, bandwidth), written to a results file; the GPU refer
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
 
 import torch
 
-from .. import validate
+from .. import cli, validate
 from ..cuda_graphs import cuda_graph_step_ms
 from ..quantize import quantize_int8
 from .hardware import copy_bandwidth, model_memory, read_bandwidth
@@ -34,17 +33,16 @@ def main(argv: list[str]) -> int:
     from ..checkpoint import load_model
     from ..generation import generate_batch
     from ..metrics import heldout_loss, load_eval_set
-    p = argparse.ArgumentParser(prog="python -m nanoinfer_lib.benchmark perf",
-                                description="Chapter 04's measurements (precision, batching, threads, "
-                                            "torch.compile, CUDA graphs, bandwidth) on one device.")
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark perf",
+                           description="Chapter 04's measurements (precision, batching, threads, "
+                                       "torch.compile, CUDA graphs, bandwidth) on one device.")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--quick", action="store_true", help="tiny sweeps (for tests)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile measurement")
     args = p.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda given, but torch sees no CUDA device")
+    device = validate.device("--device", args.device)          # 'cuda' without a GPU: one clear line
+    validate.output_file("--out", args.out)
     q = args.quick
     runs, shape, new = (2, (2, 64), 8) if q else (10, (4, 512), 128)
     model, tokenizer = load_model(device=device)

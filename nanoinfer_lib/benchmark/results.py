@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..course import versions
-from ..paths import BUNDLED_CHECKPOINT, PACKAGE, RESULTS
+from ..paths import BUNDLED_CHECKPOINT, PACKAGE, RESULTS, atomic_write_text
 from .hardware import device_info
 
 SCHEMA = "nanoinfer-results/2"
@@ -61,12 +61,7 @@ def make_results(benchmark: str, data: dict, device="cpu", command: str | None =
 def write_results(path: str | Path, results: dict) -> Path:
     """Write atomically (a temporary file renamed into place), so a run cut short leaves the last
     complete write, never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(results, indent=1) + "\n")
 
 
 def read_results(path: str | Path) -> dict | None:

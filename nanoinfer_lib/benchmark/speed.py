@@ -28,8 +28,10 @@ def _where(device: torch.device, dtype: torch.dtype) -> dict:
 def random_prompt(vocab_size: int, batch_size: int, prompt_len: int, seed: int = 0,
                   device: torch.device | str = "cpu") -> torch.Tensor:
     """Seeded random token ids (batch_size, prompt_len) on ``device``."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, vocab_size, (batch_size, prompt_len), generator=g).to(device)
+    vocab_size = validate.integer("vocab_size", vocab_size, 1)
+    shape = (validate.integer("batch_size", batch_size, 1), validate.integer("prompt_len", prompt_len, 1))
+    g = torch.Generator().manual_seed(validate.integer("seed", seed, 0, validate.MAX_SEED))
+    return torch.randint(0, vocab_size, shape, generator=g).to(device)
 
 
 def benchmark_model(model: nn.Module, input_shape: tuple[int, int] = (4, 512), num_runs: int = 10,
@@ -43,11 +45,14 @@ def benchmark_model(model: nn.Module, input_shape: tuple[int, int] = (4, 512), n
     (None on CPU), rss_mb, and where it ran (``device_info``) with its dtype.
     """
     device, dtype = _device_dtype(model)
-    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 2:
+    if not isinstance(input_shape, (tuple, list)):
+        raise TypeError(f"input_shape must be a pair (batch_size, seq_len), got {type(input_shape).__name__} {input_shape!r}")
+    if len(input_shape) != 2:
         raise ValueError(f"input_shape must be a pair (batch_size, seq_len), got {input_shape!r}")
     B = validate.integer("input_shape[0] (batch size)", input_shape[0], 1)
     T = validate.integer("input_shape[1] (sequence length)", input_shape[1], 1)
     num_runs, warmup = validate.integer("num_runs", num_runs, 1), validate.integer("warmup", warmup, 0)
+    seed = validate.integer("seed", seed, 0, validate.MAX_SEED)
     config = getattr(model, "config", None)
     if config is not None and T > config.block_size:
         raise ValueError(f"input_shape[1] (sequence length) must be <= block_size={config.block_size}, got {T}")
@@ -68,10 +73,9 @@ def decode_fn(model: nn.Module, batch_size: int = 1, prompt_len: int = 16, new_t
               use_cache: bool = True, seed: int = 0):
     """A function that greedily generates ``new_tokens`` after a seeded random prompt, to time."""
     from ..generation import generate
-    device, _ = _device_dtype(model)
-    B, P = validate.integer("batch_size", batch_size, 1), validate.integer("prompt_len", prompt_len, 1)
-    N = validate.integer("new_tokens", new_tokens, 1)
-    ids = random_prompt(model.config.vocab_size, B, P, seed, device)                  # (B, P)
+    device, _ = _device_dtype(validate.model("model", model))
+    N, use_cache = validate.integer("new_tokens", new_tokens, 1), validate.flag("use_cache", use_cache)
+    ids = random_prompt(model.config.vocab_size, batch_size, prompt_len, seed, device)   # (B, P)
     return lambda: generate(model, ids, max_new_tokens=N, temperature=0, use_cache=use_cache)
 
 
@@ -83,8 +87,9 @@ def benchmark_decode(model: nn.Module, batch_size: int = 1, prompt_len: int = 16
     (median latency / new_tokens, prefill included), the latency statistics of ``latency_stats``, the
     settings, and where it ran.
     """
-    device, dtype = _device_dtype(model)
+    device, dtype = _device_dtype(validate.model("model", model))
     run = decode_fn(model, batch_size, prompt_len, new_tokens, use_cache, seed)
+    batch_size, prompt_len, new_tokens = int(batch_size), int(prompt_len), int(new_tokens)   # checked above
     times = time_fn(run, num_runs=validate.integer("num_runs", num_runs, 1),
                     warmup=validate.integer("warmup", warmup, 0), device=device)
     out = latency_stats(times)

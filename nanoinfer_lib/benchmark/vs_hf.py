@@ -10,7 +10,6 @@ reported as such, never as a result.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -19,7 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .. import validate
+from .. import cli, validate
 from ..cuda_graphs import graphed_greedy
 from ..generation import generate
 from ..kernels import use_fast_decode
@@ -147,8 +146,8 @@ def _summary(settings: dict, cases: list[dict]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m nanoinfer_lib.benchmark vs-hf",
-                                description="Greedy decoding speed: the library vs transformers (same weights).")
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark vs-hf",
+                           description="Greedy decoding speed: the library vs transformers (same weights).")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     p.add_argument("--new-tokens", type=int, nargs="+", default=[128, 512])
     p.add_argument("--prompt-len", type=int, default=16)
@@ -164,6 +163,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the results as JSON to this file (after every case)")
     a = p.parse_args(argv)
+    validate.device("--device", a.device)
+    if a.out is not None:
+        validate.output_file("--out", a.out)
     if a.cuda_graphs and not a.device.startswith("cuda"):
         p.error("--cuda-graphs needs --device cuda")
     if a.threads is not None:

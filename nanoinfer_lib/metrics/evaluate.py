@@ -64,24 +64,32 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
       more than 200 pairs. ``return_hypotheses=True`` adds the continuations as ``hypotheses``.
     """
     validate.model("model", model)
-    validate.tokenizer("tokenizer", tokenizer)
+    first_line = validate.flag("first_line", first_line)
+    validate.tokenizer_with("tokenizer", tokenizer, *(("vocab_size", "token_bytes") if first_line else ()))
     data = check_eval_data(eval_data)
-    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1)
+    L, V = model.config.block_size, model.config.vocab_size
+    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1, L - 1)
     batch_size = validate.integer("batch_size", batch_size, 1)
-    validate.flag("first_line", first_line)
     validate.flag("return_hypotheses", return_hypotheses)
-    if progress is None:
-        progress = len(data) > 200
-    eot = tokenizer.eot_token if tokenizer.eot_token < model.config.vocab_size else None
+    validate.sampling(temperature, top_k, top_p, min_p, repetition_penalty)
+    seed = validate.seed("seed", seed)
+    progress = len(data) > 200 if progress is None else validate.flag("progress", progress)
+    ctx = [validate.encoded(f"eval_data[{i}]['prompt']", tokenizer.encode(d["prompt"]), V) for i, d in enumerate(data)]
+    ref_ids = [validate.encoded(f"eval_data[{i}]['reference']", tokenizer.encode(d["reference"]), V)
+               for i, d in enumerate(data)]
+    for i, r in enumerate(ref_ids):
+        if len(r) > L - 1:
+            raise ValueError(f"eval_data[{i}]['reference'] is {len(r)} tokens long; the model scores at most "
+                             f"block_size - 1 = {L - 1}")
+    eot = tokenizer.eot_token if tokenizer.eot_token < V else None
     stops = [] if eot is None else [eot]                  # a continuation also ends at <|endoftext|>
     if first_line:
-        stops += [i for i in range(min(tokenizer.vocab_size, model.config.vocab_size)) if i != eot
+        stops += [i for i in range(min(tokenizer.vocab_size, V)) if i != eot
                   and b"\n" in tokenizer.token_bytes([i])[0]]
     eot_text = tokenizer.decode([tokenizer.eot_token])
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                     repetition_penalty=repetition_penalty)
     prompts = [d["prompt"] for d in data]
-    ctx = [tokenizer.encode(p) for p in prompts]
     order = sorted(range(len(data)), key=lambda i: len(ctx[i]))   # similar lengths share a batch: less padding
     starts = range(0, len(data), batch_size)
     if progress:
@@ -91,13 +99,14 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     for k, b in enumerate(starts):
         idx = order[b:b + batch_size]
         out = generate_batch(model, [prompts[i] for i in idx], tokenizer, max_new_tokens=max_new_tokens,
-                             batch_size=batch_size, stop_tokens=stops, seed=None if seed is None else seed + k,
+                             batch_size=batch_size, stop_tokens=stops,
+                             seed=None if seed is None else (seed + k) % (validate.MAX_SEED + 1),
                              **sampling)
         for i, o in zip(idx, out):
             o = o.split(eot_text)[0]
             hyps[i] = o.split("\n")[0].strip() if first_line else o
     refs = [d["reference"] for d in data]
-    ref_nll = torch.cat(continuation_nll(model, ctx, [tokenizer.encode(r) for r in refs], batch_size))
+    ref_nll = torch.cat(continuation_nll(model, ctx, ref_ids, batch_size))
     gen = [(c, tokenizer.encode(h)) for c, h in zip(ctx, hyps) if h]
     gen_nll = torch.cat(continuation_nll(model, [c for c, _ in gen], [h for _, h in gen], batch_size)) if gen else None
     results = {

@@ -67,7 +67,7 @@ def bits_per_byte(model, tokenizer, text: str, stride: int | None = None) -> flo
     """Total NLL of the text's tokens after the first, in bits, divided by the UTF-8 bytes of those
     tokens. Unlike perplexity, it does not depend on how big the tokens are, so models with different
     tokenizers can be compared on the same text."""
-    ids = validate.tokenizer("tokenizer", tokenizer).encode(validate.text("text", text))
+    ids = validate.tokenizer_with("tokenizer", tokenizer, "token_bytes").encode(validate.text("text", text))
     nll = token_nll(model, ids, stride)
     n_bytes = sum(len(b) for b in tokenizer.token_bytes(ids[1:]))
     return nll.sum().item() / math.log(2) / n_bytes
