@@ -116,3 +116,15 @@ def test_command_line_keeps_the_cases_of_a_run_cut_short(tmp_path, monkeypatch):
 def test_command_line_rejects_cuda_graphs_on_cpu():
     with pytest.raises(SystemExit):
         vs_hf_main(["--model", "tiny", "--cuda-graphs"])
+
+
+def test_gpu_table_plumbing_runs_on_cpu(tmp_path, capsys):
+    """vs-hf-gpu on the CPU with the tiny shape: each eager configuration lands in one file."""
+    from nanoinfer_lib.benchmark import vs_hf_gpu
+    out = tmp_path / "vs_hf_gpu.json"
+    vs_hf_gpu.main(["--device", "cpu", "--model", "tiny", "--batch-sizes", "2", "--new-tokens", "3",
+                    "--runs", "1", "--out", str(out)])
+    assert "CUDA graphs: skipped" in capsys.readouterr().out
+    runs = read_results(out)["data"]["runs"]
+    assert sorted(r["dtype"] for r in runs) == ["bfloat16", "float16"]
+    assert all(r["complete"] and r["cases"][0]["tokens_per_s"]["library"] > 0 for r in runs)
