@@ -10,6 +10,10 @@
   into its blocked layout (the private ops PyTorch's own compiler uses on CPU). Everything else
   (GPUs, training, small matrices with several rows) is plain ``nn.Linear``. Each copy costs
   memory: a second copy of the weight, made on first use and remade when the weight changes.
+- ``compiled_greedy``: greedy decoding with each step compiled by ``torch.compile`` on a static
+  cache. Inside the compiled step a one-row ``FastDecodeLinear`` is written as ``(W * x).sum(-1)``,
+  which inductor turns into one vectorised pass over W fused with the bias (faster here than MKL's
+  one-row product, and no copy of W), and the step's small ops and Python overhead are fused away.
 
 ``tests/test_kernels.py`` checks each against the plain call.
 """
@@ -44,6 +48,12 @@ class FastDecodeLinear(nn.Linear):
         if x.device.type != "cpu" or torch.is_grad_enabled():
             return super().forward(x)
         rows = x.numel() // self.in_features
+        if torch.compiler.is_compiling():      # inductor writes its own kernels: no copies to guard on
+            if rows != 1:
+                return super().forward(x)
+            y = (self.weight * x.reshape(1, self.in_features)).sum(-1)        # (out,): one pass over W
+            y = y if self.bias is None else y + self.bias
+            return y.view(*x.shape[:-1], self.out_features)
         if rows == 1:
             y = x.reshape(1, self.in_features) @ self._copy("t")            # (1, out): reads W^T row by row
             y = y if self.bias is None else y + self.bias
@@ -90,3 +100,13 @@ def use_fast_decode(model: nn.Module, enabled: bool = True) -> nn.Module:
             module.__dict__.pop("_copies", None)
             module.__class__ = new        # same parameters, same object: only forward changes
     return model
+
+
+def compiled_greedy(model, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+    """Greedy decoding, equal to ``generate(model, ids, max_new_tokens, temperature=0)`` up to float
+    rounding, with every decode step compiled by ``torch.compile`` on a static cache
+    (``cuda_graphs.static_greedy``); the model's linears are made ``FastDecodeLinear`` first. The
+    first call for a new batch size, length, dtype or device compiles (about 30 s for GPT-2 on 2 CPU
+    cores); later calls reuse it."""
+    from .cuda_graphs import static_greedy
+    return static_greedy(use_fast_decode(model), ids, max_new_tokens, mode="compile")

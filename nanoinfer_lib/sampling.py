@@ -121,14 +121,14 @@ def check_finite(logits: torch.Tensor) -> torch.Tensor:
     """Refuse logits that cannot define a distribution: a NaN anywhere, or a row without a finite
     logit (all -inf). ``+inf`` means certain: such a row becomes uniform over its ``+inf`` entries.
     Costs one host synchronisation on a GPU."""
-    nan, posinf = torch.isnan(logits), logits == float("inf")
-    dead = ~(torch.isfinite(logits) | posinf).any(-1)                    # (...,) no usable entry
-    bad = torch.stack([nan.any(), dead.any(), posinf.any()]).tolist()    # one sync for all three
+    top = logits.amax(-1)     # (...,) one pass: NaN if a NaN, -inf if no usable entry, +inf if a +inf
+    bad = torch.stack([top.isnan().any(), (top == float("-inf")).any(), (top == float("inf")).any()]).tolist()
     if bad[0]:
         raise ValueError("logits contain NaN: the model's output is broken (check its weights and dtype)")
     if bad[1]:
         raise ValueError("a row of logits has no finite entry (every token removed or -inf): nothing to sample")
     if bad[2]:
+        posinf = logits == float("inf")
         certain = posinf.any(-1, keepdim=True)
         logits = torch.where(certain, torch.where(posinf, 0.0, float("-inf")), logits)
     return logits

@@ -87,3 +87,16 @@ def test_attention_equals_the_formula(causal):
     mask[..., 0] = True                                                         # every query sees a key
     want = q @ k.transpose(-1, -2) / 8 ** 0.5
     torch.testing.assert_close(attention(q, k, v, mask), want.masked_fill(~mask, float("-inf")).softmax(-1) @ v)
+
+
+def test_compiled_greedy_equals_generate(tiny_model):
+    """The compiled one-row product (W * x).sum(-1) and the static cache give generate's tokens."""
+    from nanoinfer_lib.kernels import compiled_greedy
+    ids = torch.randint(0, 50, (1, 5), generator=torch.Generator().manual_seed(3))
+    want = generate(tiny_model, ids, max_new_tokens=10, temperature=0)
+    assert torch.equal(compiled_greedy(tiny_model, ids, 10), want)
+    with torch.inference_mode():                      # the compiled linear itself, against nn.Linear
+        lin = tiny_model.lm_head
+        x = torch.randn(1, 1, lin.in_features)
+        torch.testing.assert_close(torch.compile(lin)(x), torch.nn.functional.linear(x, lin.weight))
+    use_fast_decode(tiny_model, enabled=False)

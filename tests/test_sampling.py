@@ -164,3 +164,26 @@ def test_top_p_after_top_k_uses_the_renormalised_survivors():
     logits = torch.tensor([math.log(p) for p in checks.SURVIVOR_PROBS.values()])
     assert finite_ids(process_logits(logits, top_k=3, top_p=0.75)) == [0, 1]   # 0.35/0.75 + 0.25/0.75 > 0.75
     assert finite_ids(process_logits(logits, top_p=0.75)) == [0, 1, 2]          # without top-k: 0.35+0.25 < 0.75
+
+
+@pytest.mark.parametrize("case", ["finite", "nan", "dead_row", "posinf"])
+def test_check_finite_one_pass_agrees_with_the_elementwise_rule(case):
+    """check_finite decides from one reduction (amax): the same verdicts as testing every entry."""
+    from nanoinfer_lib.sampling import check_finite
+    logits = torch.randn(3, 50, generator=torch.Generator().manual_seed(0))
+    logits[0, :10] = NEG
+    if case == "nan":
+        logits[1, 7] = float("nan")
+    elif case == "dead_row":
+        logits[2] = NEG
+    elif case == "posinf":
+        logits[1, [4, 9]] = float("inf")
+    if case in ("nan", "dead_row"):
+        with pytest.raises(ValueError, match="NaN" if case == "nan" else "no finite entry"):
+            check_finite(logits)
+        return
+    out = check_finite(logits)
+    if case == "posinf":
+        assert finite_ids(out[1]) == [4, 9] and torch.equal(out[[0, 2]], logits[[0, 2]])
+    else:
+        assert torch.equal(out, logits)

@@ -13,6 +13,7 @@ COMMANDS = {  # command -> (module with main(argv), what it measures)
     "kv-sweep": ("kv_sweep", "chapter 02: greedy generation with and without the KV cache over lengths"),
     "perf": ("perf", "chapter 04: precision, the KV cache, batching, threads, compile, bandwidth"),
     "vs-hf": ("vs_hf", "the library vs transformers on GPT-2-shaped weights"),
+    "vs-hf-gpu": ("vs_hf_gpu", "vs-hf's GPU table in one call: fp16 and bf16, eager and CUDA graphs"),
 }
 
 

@@ -1,7 +1,7 @@
 """The library vs ``transformers``: greedy decoding of the same random GPT-2-shaped weights in one
 process, runs alternating, outputs compared token for token.
 
-    python -m nanoinfer_lib.benchmark vs-hf [--threads N] [--plain-linear] [--out FILE]
+    python -m nanoinfer_lib.benchmark vs-hf [--threads N] [--plain-linear] [--eager] [--out FILE]
     python -m nanoinfer_lib.benchmark vs-hf --device cuda --dtype bfloat16 [--cuda-graphs]
 
 Decode bandwidth (bytes a step must read / its time) is reported against the read roof measured
@@ -21,7 +21,7 @@ import torch
 from .. import cli, validate
 from ..cuda_graphs import graphed_greedy
 from ..generation import generate
-from ..kernels import use_fast_decode
+from ..kernels import compiled_greedy, use_fast_decode
 from ..model import GPT2_SMALL, GPTConfig
 from .hardware import copy_bandwidth, fraction_of_roof, read_bandwidth
 from .results import command_line, make_results, write_results
@@ -63,10 +63,14 @@ def hf_greedy(hf, ids: torch.Tensor, max_new_tokens: int, cuda_graphs: bool = Fa
         return hf.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config)
 
 
-def lib_greedy(model, ids: torch.Tensor, max_new_tokens: int, cuda_graphs: bool = False) -> torch.Tensor:
-    """The library's greedy ``generate`` (KV cache on), or, with ``cuda_graphs``, ``graphed_greedy``."""
+def lib_greedy(model, ids: torch.Tensor, max_new_tokens: int, cuda_graphs: bool = False,
+               compiled: bool = False) -> torch.Tensor:
+    """The library's greedy ``generate`` (KV cache on); with ``cuda_graphs``, ``graphed_greedy``;
+    with ``compiled``, ``kernels.compiled_greedy`` (each decode step compiled on a static cache)."""
     if cuda_graphs:
         return graphed_greedy(model, ids, max_new_tokens)
+    if compiled:
+        return compiled_greedy(model, ids, max_new_tokens)
     return generate(model, ids, max_new_tokens=max_new_tokens, temperature=0.0)
 
 
@@ -87,12 +91,14 @@ def _time_pair(runners: dict[str, Callable], runs: int, warmup: int, device) -> 
 
 def vs_hf(batch_sizes=(1, 8), new_tokens=(128, 512), prompt_len: int = 16, num_runs: int = 3,
           warmup: int = 1, shape: str = "gpt2", device: str = "cpu", dtype: torch.dtype = torch.float32,
-          cuda_graphs: bool = False, fast_decode: bool = True, seed: int = 0,
+          cuda_graphs: bool = False, fast_decode: bool = True, compile_batch_1: bool = True, seed: int = 0,
           log: Callable[[str], None] | None = print, on_case: Callable[[dict], None] | None = None) -> dict:
     """For each (batch size, new tokens) case: run each ``warmup + num_runs`` times, alternating
     (transformers, library, ...), time the last ``num_runs`` of each, and check every output against
     transformers' first one. Returns the cases (tokens/s, ratio library/transformers with a bootstrap
-    interval over runs, bytes read per second against the read roof) and the roofs. ``on_case`` gets
+    interval over runs, bytes read per second against the read roof) and the roofs. With
+    ``compile_batch_1`` (and ``fast_decode``, on a CPU) batch 1 decodes with ``compiled_greedy``,
+    its compilation inside the warm-up runs (so ``warmup`` must be >= 1 to leave it untimed). ``on_case`` gets
     the result so far after each case (so a run cut short still leaves its numbers)."""
     import transformers
     log = log or (lambda s: None)
@@ -105,14 +111,16 @@ def vs_hf(batch_sizes=(1, 8), new_tokens=(128, 512), prompt_len: int = 16, num_r
     log(f"read roof {roofs['read_GBps']:.1f} GB/s, copy {roofs['copy_GBps']:.1f} GB/s (measured now)")
     gen = torch.Generator().manual_seed(seed)
     settings = dict(model=shape, num_params=model.num_params(), dtype=validate.dtype_name(dtype),
-                    cuda_graphs=cuda_graphs, fast_decode=fast_decode, num_runs=num_runs, warmup=warmup,
+                    cuda_graphs=cuda_graphs, fast_decode=fast_decode, compile_batch_1=compile_batch_1,
+                    num_runs=num_runs, warmup=warmup,
                     transformers=transformers.__version__, roofs=roofs)
     cases = []
     for B in batch_sizes:
         ids = torch.randint(0, model.config.vocab_size, (B, prompt_len), generator=gen).to(device)
+        compiled = compile_batch_1 and fast_decode and B == 1 and device == "cpu" and not cuda_graphs
         for N in new_tokens:
             times, equal = _time_pair({"transformers": lambda: hf_greedy(hf, ids, N, cuda_graphs),
-                                       "library": lambda: lib_greedy(model, ids, N, cuda_graphs)},
+                                       "library": lambda: lib_greedy(model, ids, N, cuda_graphs, compiled)},
                                       num_runs, warmup, device)
             tps = {name: B * N / statistics.median(t) for name, t in times.items()}
             th, tl = np.array(times["transformers"]), np.array(times["library"])
@@ -120,6 +128,7 @@ def vs_hf(batch_sizes=(1, 8), new_tokens=(128, 512), prompt_len: int = 16, num_r
             nbytes = generation_bytes(model, B, prompt_len, N)
             bw = {n: nbytes * v / (B * N) / 1e9 for n, v in tps.items()}
             case = dict(batch_size=B, prompt_len=prompt_len, new_tokens=N, outputs_equal=equal, tokens_per_s=tps,
+                        library_path="compiled_greedy" if compiled else ("graphed_greedy" if cuda_graphs else "generate"),
                         seconds=times, ratio=tps["library"] / tps["transformers"], ratio_interval=interval,
                         bytes_read=nbytes, bandwidth_GBps=bw,
                         read_roof_fraction={n: fraction_of_roof(v, roofs["read_GBps"]) for n, v in bw.items()})
@@ -160,6 +169,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads for both (default: as set)")
     p.add_argument("--plain-linear", action="store_true",
                    help="plain nn.Linear in the library: leave out kernels.use_fast_decode (to measure what it brings)")
+    p.add_argument("--eager", action="store_true",
+                   help="batch 1 with generate, not kernels.compiled_greedy (CPU; to measure what compiling brings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the results as JSON to this file (after every case)")
     a = p.parse_args(argv)
@@ -177,14 +188,15 @@ def main(argv: list[str]) -> int:
             return
         from .results import read_results
         old = read_results(a.out)
-        key = lambda r: (r["dtype"], r["cuda_graphs"], r.get("threads"), r.get("fast_decode", True))
+        key = lambda r: (r["dtype"], r["cuda_graphs"], r.get("threads"), r.get("fast_decode", True),
+                         r.get("compile_batch_1", False))
         run = dict(result, threads=torch.get_num_threads(), command=command, complete=complete)
         runs = [r for r in (old["data"]["runs"] if old else []) if key(r) != key(run)] + [run]
         write_results(a.out, make_results("vs-hf", {"runs": runs}, device=a.device, command=command,
                                           repeats=a.runs, complete=complete, extra_versions=("transformers",)))
 
     result = vs_hf(a.batch_sizes, a.new_tokens, a.prompt_len, a.runs, a.warmup, a.model, a.device,
-                   validate.DTYPES[a.dtype], a.cuda_graphs, not a.plain_linear, a.seed,
+                   validate.DTYPES[a.dtype], a.cuda_graphs, not a.plain_linear, not a.eager, a.seed,
                    on_case=lambda r: save(r, complete=False))
     save(result, complete=True)
     return 0 if result["outputs_equal"] or a.dtype != "float32" else 1

@@ -31,6 +31,8 @@ def test_greedy_outputs_equal_token_for_token(twins):
     ref = benchmark.hf_greedy(hf, ids, 20)
     assert ref.shape == (3, 25)                       # no early stop: every row gets all 20 tokens
     assert torch.equal(benchmark.lib_greedy(model, ids, 20), ref)
+    one = ids[:1]
+    assert torch.equal(benchmark.lib_greedy(model, one, 12, compiled=True), benchmark.hf_greedy(hf, one, 12))
 
 
 def test_generation_bytes_counts_weights_per_pass_and_the_cache(twins):
@@ -43,7 +45,7 @@ def test_generation_bytes_counts_weights_per_pass_and_the_cache(twins):
 
 
 def test_vs_hf_reports_ratios_and_equality():
-    res = vs_hf(batch_sizes=(1, 2), new_tokens=(3, 6), num_runs=2, warmup=0, shape="tiny", log=None)
+    res = vs_hf(batch_sizes=(1, 2), new_tokens=(3, 6), num_runs=2, warmup=0, shape="tiny", compile_batch_1=False, log=None)
     assert [(c["batch_size"], c["new_tokens"]) for c in res["cases"]] == [(1, 3), (1, 6), (2, 3), (2, 6)]
     for c in res["cases"]:
         assert c["outputs_equal"] is True
@@ -62,20 +64,20 @@ def test_vs_hf_reports_ratios_and_equality():
 def test_vs_hf_catches_different_tokens(monkeypatch):
     real = benchmark.lib_greedy
 
-    def off_by_one(model, ids, max_new_tokens, cuda_graphs=False):
-        out = real(model, ids, max_new_tokens, cuda_graphs).clone()
+    def off_by_one(model, ids, max_new_tokens, *args):
+        out = real(model, ids, max_new_tokens, *args).clone()
         out[0, -1] = (out[0, -1] + 1) % model.config.vocab_size
         return out
 
     monkeypatch.setattr(benchmark, "lib_greedy", off_by_one)
-    res = vs_hf(batch_sizes=(1,), new_tokens=(4,), num_runs=1, warmup=0, shape="tiny", log=None)
+    res = vs_hf(batch_sizes=(1,), new_tokens=(4,), num_runs=1, warmup=0, shape="tiny", compile_batch_1=False, log=None)
     assert res["outputs_equal"] is False and res["cases"][0]["outputs_equal"] is False
 
 
 def test_command_line_writes_json(tmp_path, capsys):
     out = tmp_path / "vs_hf.json"
     rc = vs_hf_main(["--model", "tiny", "--batch-sizes", "1", "--new-tokens", "4", "--runs", "1",
-                     "--warmup", "0", "--out", str(out)])
+                     "--warmup", "0", "--eager", "--out", str(out)])
     assert rc == 0
     assert "smallest ratio library/transformers" in capsys.readouterr().out
     full = read_results(out)
@@ -83,7 +85,7 @@ def test_command_line_writes_json(tmp_path, capsys):
     assert {"device_name", "cpu", "cpu_features", "torch", "date"} <= set(full["hardware"])
     (data,) = full["data"]["runs"]
     assert data["dtype"] == "float32" and data["cases"][0]["outputs_equal"] and data["roofs"]["read_GBps"] > 0
-    vs_hf_main(["--model", "tiny", "--batch-sizes", "2", "--new-tokens", "3", "--runs", "1", "--out", str(out)])
+    vs_hf_main(["--model", "tiny", "--batch-sizes", "2", "--new-tokens", "3", "--runs", "1", "--eager", "--out", str(out)])
     (data,) = read_results(out)["data"]["runs"]       # the same configuration again: replaced, not added
     assert data["cases"][0]["batch_size"] == 2
 
@@ -92,10 +94,10 @@ def test_command_line_keeps_the_cases_of_a_run_cut_short(tmp_path, monkeypatch):
     """The file is written after every case, so a run stopped by a time limit keeps what it measured."""
     real, out = benchmark.lib_greedy, tmp_path / "vs_hf.json"
 
-    def fails_at_batch_2(model, ids, max_new_tokens, cuda_graphs=False):
+    def fails_at_batch_2(model, ids, max_new_tokens, *args):
         if ids.shape[0] == 2:
             raise KeyboardInterrupt                       # as a time limit would stop it
-        return real(model, ids, max_new_tokens, cuda_graphs)
+        return real(model, ids, max_new_tokens, *args)
 
     monkeypatch.setattr(benchmark, "lib_greedy", fails_at_batch_2)
     args = ["--model", "tiny", "--batch-sizes", "1", "2", "--new-tokens", "3", "--runs", "1", "--warmup", "0",
@@ -114,3 +116,15 @@ def test_command_line_keeps_the_cases_of_a_run_cut_short(tmp_path, monkeypatch):
 def test_command_line_rejects_cuda_graphs_on_cpu():
     with pytest.raises(SystemExit):
         vs_hf_main(["--model", "tiny", "--cuda-graphs"])
+
+
+def test_gpu_table_plumbing_runs_on_cpu(tmp_path, capsys):
+    """vs-hf-gpu on the CPU with the tiny shape: each eager configuration lands in one file."""
+    from nanoinfer_lib.benchmark import vs_hf_gpu
+    out = tmp_path / "vs_hf_gpu.json"
+    vs_hf_gpu.main(["--device", "cpu", "--model", "tiny", "--batch-sizes", "2", "--new-tokens", "3",
+                    "--runs", "1", "--out", str(out)])
+    assert "CUDA graphs: skipped" in capsys.readouterr().out
+    runs = read_results(out)["data"]["runs"]
+    assert sorted(r["dtype"] for r in runs) == ["bfloat16", "float16"]
+    assert all(r["complete"] and r["cases"][0]["tokens_per_s"]["library"] > 0 for r in runs)
