@@ -11,6 +11,7 @@ COMMANDS = {  # command -> (module with main(argv), what it measures)
     "kv-sweep": ("kv_sweep", "chapter 02: greedy generation with and without the KV cache over lengths"),
     "perf": ("perf", "chapter 04: precision, the KV cache, batching, threads, compile, bandwidth"),
     "vs-hf": ("vs_hf", "the library vs transformers on GPT-2-shaped weights"),
+    "claims": ("claims", "chapter 04: the tutorial's performance claims, measured, with intervals and verdicts"),
 }
 
 
