@@ -6,75 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from nanoinfer_lib import checks, generate
-from nanoinfer_lib.benchmark import speed as bench
-from nanoinfer_lib.model import GPT2_SMALL
 from nanoinfer_lib.sampling import top_p_filter
-
-
-def _update(past, k, v):
-    return (k, v) if past is None else (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))
-
-
-def test_check_timer_accepts_a_good_timer_and_rejects_a_cold_one(capsys):
-    import statistics
-    import time
-
-    def good(work, n):
-        work()
-        ts = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            work()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts)
-
-    def cold(work, n):                           # no warm-up, mean: the cold call and the hiccup count
-        t0 = time.perf_counter()
-        for _ in range(n):
-            work()
-        return (time.perf_counter() - t0) / n
-
-    assert checks.check_timer(good).ok is True
-    assert checks.check_timer(cold).ok is False
-    assert "✗" in capsys.readouterr().out
-
-
-def test_check_decode_bytes(tiny_model):
-    right = lambda m, b, s: bench.decode_bytes_per_step(m, b, s)["total"]       # noqa: E731
-    wrong = lambda m, b, s: bench.decode_bytes_per_step(m, b, s)["weights"]     # noqa: E731  forgets the cache
-    assert checks.check_decode_bytes(right, tiny_model).ok is True
-    assert checks.check_decode_bytes(wrong, tiny_model).ok is False
-
-
-def test_check_cache_update(capsys):
-    assert checks.check_cache_update(_update)
-    assert not checks.check_cache_update(lambda past, k, v: _update(past, k, v)[::-1])       # k and v swapped
-    assert not checks.check_cache_update(
-        lambda past, k, v: (k, v) if past is None else (torch.cat([past[0], k], 3), torch.cat([past[1], v], 3)))
-    assert not checks.check_cache_update(
-        lambda past, k, v: (k, v) if past is None else (torch.cat([k, past[0]], 2), torch.cat([v, past[1]], 2)))
-
-    def todo(past, k, v):
-        raise NotImplementedError
-    assert not checks.check_cache_update(todo)
-    assert "not written yet" in capsys.readouterr().out
-
-
-def test_check_causal_mask():
-    assert checks.check_causal_mask(lambda T, past: torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past))
-    assert not checks.check_causal_mask(lambda T, past: torch.ones(T, T, dtype=torch.bool).tril())   # the square mask
-    assert not checks.check_causal_mask(lambda T, past: torch.ones(T, past + T, dtype=torch.bool).tril())  # no offset
-
-
-def test_check_cache_size(capsys):
-    cfg = GPT2_SMALL
-    right = 2 * 12 * 4 * 1024 * 768 * 2
-    assert checks.check_cache_size(right, cfg, 4, 1024, torch.float16)
-    assert not checks.check_cache_size(right // 2, cfg, 4, 1024, torch.float16)
-    assert "k AND v" in capsys.readouterr().out
-    assert not checks.check_cache_size(..., cfg, 4, 1024, torch.float16)
-    with pytest.raises(TypeError, match="answer_bytes"):
-        checks.check_cache_size("150MB", cfg, 4, 1024, torch.float16)
 
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_autoregressive_generation.ipynb"

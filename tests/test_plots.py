@@ -1,61 +1,10 @@
 """plots: every figure has a title and labelled axes, and bad input is a clear error."""
 import matplotlib
-import matplotlib.pyplot as plt
 import pytest
 import torch
 
 from nanoinfer_lib import plots
 
-from _helpers import tiny_config
-
-
-def _fake_result(device_name, n=(16, 32, 64)):
-    recs = [{"mode": m, "new_tokens": k, "seconds": (1e-4 * k * k if m == "uncached" else 1e-3 * k)}
-            for k in n for m in ("cached", "uncached")]
-    lat = [{"mode": m, "position": k, "seconds": 1e-3 * (k if m == "uncached" else 1)} for k in n for m in ("cached", "uncached")]
-    return {"meta": {"device_name": device_name, "dtype": "float32", "date": "2026-01-01 00:00 UTC"},
-            "runs": [{"model": "bundled", "records": recs, "latency": lat}]}
-
-
-def test_plots_return_figures_and_check_inputs():
-    figs = [plots.plot_run_times({"a": [1.0, 2.0], "b": [3.0]}, title="t"),
-            plots.plot_bar_panels({"MB": {"x": 1.0, "y": 2.0}}, title="t"),
-            plots.plot_batching({"cpu": {"batch_size": [1, 2], "tokens_per_second": [1.0, 2.0], "latency_ms": [1.0, 1.0]}})]
-    assert all(isinstance(f, matplotlib.figure.Figure) for f in figs)
-    plt.close("all")
-    with pytest.raises(ValueError):
-        plots.plot_run_times({"a": []}, title="t")
-    with pytest.raises(ValueError):
-        plots.plot_bar_panels({}, title="t")
-    with pytest.raises(ValueError):
-        plots.plot_batching({"cpu": {"batch_size": [1], "tokens_per_second": [1.0, 2.0], "latency_ms": [1.0]}})
-
-
-def test_plot_kv_sweep_draws_live_and_dashed_reference():
-    fig = plots.plot_kv_sweep(_fake_result("cpu0"), _fake_result("GPU9"))
-    ax1, ax2, ax3 = fig.axes
-    labels = [l.get_label() for l in ax1.get_lines()]
-    assert any("(reference)" in s and "GPU9" in s for s in labels) and any("cpu0" in s for s in labels)
-    assert all(l.get_linestyle() == "--" for l in ax1.get_lines() if "(reference)" in l.get_label())
-    assert ax1.get_xlabel() and ax1.get_ylabel() and ax2.get_ylabel() and ax3.get_ylabel()
-    assert "cpu0" in fig._suptitle.get_text()
-    plt.close(fig)
-    fig = plots.plot_kv_sweep([_fake_result("cpu0"), _fake_result("cuda0")])    # two live devices, no reference
-    assert "cuda0" in fig._suptitle.get_text()
-    plt.close(fig)
-    with pytest.raises(TypeError, match="live"):
-        plots.plot_kv_sweep({"records": []})
-
-
-def test_other_chapter02_plots():
-    fig = plots.plot_cache_memory({"tiny": (tiny_config(), 1000)}, max_len=16)
-    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel() and fig.axes[0].get_legend()
-    plt.close(fig)
-    plt.close(plots.plot_attention_reuse(5))
-    with pytest.raises(ValueError, match="T"):
-        plots.plot_attention_reuse(1)
-    with pytest.raises(ValueError, match="models"):
-        plots.plot_cache_memory({})
 
 
 def test_plot_next_token_probs_labels():

@@ -1,15 +1,14 @@
 """validate: every argument rule and its message (a bad type is a TypeError, a bad value a ValueError,
 and the message names the argument, what was given and what is allowed)."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from nanoinfer_lib import GPT, KVCache, validate
+from nanoinfer_lib import KVCache, validate
 
-from _helpers import CharTokenizer, tiny_config
+from _helpers import CharTokenizer
 
 
 # ---- ints ---------------------------------------------------------------------------------------

@@ -5,14 +5,16 @@ and the machine's roofs (``hardware``), how fast a model runs (``speed``), one r
     python -m nanoinfer_lib.benchmark kv-sweep --out kv.json   # chapter 02: cached vs uncached
     python -m nanoinfer_lib.benchmark perf --out perf.json     # chapter 04: precision, batching, ...
     python -m nanoinfer_lib.benchmark vs-hf                    # the library vs transformers
+    python -m nanoinfer_lib.benchmark claims --out claims.json # the tutorial's claims, with verdicts
 """
-from .hardware import (copy_bandwidth, cpu_features, cpu_name, describe, device_info, gpu_memory, model_memory,
-                       process_memory, read_bandwidth, roofs)
+from .hardware import (copy_bandwidth, cpu_features, cpu_name, describe, device_info, fraction_of_roof, gpu_memory,
+                       model_memory, peak_memory, process_memory, read_bandwidth, roofs)
 from .results import checkpoint_sha256, read_results, write_results
 from .speed import benchmark_decode, benchmark_model, decode_bytes_per_step, generation_bytes
-from .timing import (Comparison, compare, latency_stats, synchronize, time_fn, time_fn_unsynced, verdict)
+from .timing import (Comparison, compare, latency_stats, median_interval, ratio_interval, synchronize, time_fn,
+                     time_fn_unsynced, verdict)
 
-__all__ = ["Comparison", "compare", "verdict", "latency_stats", "synchronize", "time_fn", "time_fn_unsynced",
-           "copy_bandwidth", "read_bandwidth", "roofs", "cpu_features", "cpu_name", "describe", "device_info",
+__all__ = ["Comparison", "compare", "verdict", "latency_stats", "median_interval", "ratio_interval", "synchronize",
+           "time_fn", "time_fn_unsynced", "copy_bandwidth", "read_bandwidth", "roofs", "fraction_of_roof", "peak_memory", "cpu_features", "cpu_name", "describe", "device_info",
            "gpu_memory", "model_memory", "process_memory", "checkpoint_sha256", "read_results", "write_results",
            "benchmark_decode", "benchmark_model", "decode_bytes_per_step", "generation_bytes"]

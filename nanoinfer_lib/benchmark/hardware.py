@@ -1,5 +1,5 @@
 """What a measurement ran on, and the machine's limits: the CPU's model and the features that decide
-the course's claims, the GPU, memory in use, and the memory-bandwidth roofs.
+the course's claims, the GPU, memory in use (``peak_memory`` of a call), and the memory-bandwidth roofs.
 
 The memory roof is **read** bandwidth: a reduction (``x.sum()``) over a buffer far larger than the
 last-level cache, filled first (a never-written buffer reads from the zero page and looks
@@ -9,15 +9,19 @@ a copy reads and writes every byte, so on many CPUs it reaches well under the re
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import platform
 import re
-import statistics
 import subprocess
+import weakref
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from .. import validate
 from .timing import time_fn
@@ -96,14 +100,50 @@ def device_info(device: torch.device | str | None = None) -> dict:
     return info
 
 
-def describe(info: dict) -> str:
-    """One line for titles and captions: "AMD EPYC (x86_64), 2 cores, AVX-512, ..., 1 thread"."""
+def describe(info: dict, features: bool = True) -> str:
+    """One line for titles and captions: "AMD EPYC (x86_64), 2 cores, AVX-512, ..., 1 thread", or
+    with ``features=False`` the short "CPU AMD EPYC (x86_64), 1 thread"; a GPU: its card, driver, CUDA."""
+    if not isinstance(info, dict):
+        raise TypeError(f"info must be a dict from device_info(), got {type(info).__name__}")
     if info.get("gpu"):
         return f"{info['gpu']} (driver {info.get('driver') or '?'}, CUDA {info.get('torch_cuda')})"
-    feats = ", ".join(info.get("cpu_features") or []) or "no vector features reported"
     threads = info.get("threads")
-    return f"{info.get('cpu', info.get('device_name'))}, {info.get('cpu_count')} cores, {feats}, " \
-           f"{threads} thread{'s' if threads != 1 else ''}"
+    thr = f"{threads} thread{'s' if threads != 1 else ''}"
+    cpu = info.get("cpu") or info.get("device_name")
+    if not features:
+        return f"CPU {cpu}, {thr}"
+    feats = ", ".join(info.get("cpu_features") or []) or "no vector features reported"
+    return f"{cpu}, {info.get('cpu_count')} cores, {feats}, {thr}"
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of all CPUs since boot (Linux /proc/stat; steal counts as busy)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = fields[3] + fields[4]                         # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class OtherLoad:
+    """``with OtherLoad() as load: ...`` then ``load.fraction``: the share of all CPUs that other
+    programs kept busy meanwhile (this process's own CPU time left out), or None where the system
+    does not tell (not Linux). A thread-count measurement means little while it is high."""
+    fraction: float | None = None
+
+    def __enter__(self) -> "OtherLoad":
+        self._ticks, self._own = _cpu_ticks(), sum(os.times()[:2])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = _cpu_ticks()
+        if self._ticks is None or end is None or end[1] <= self._ticks[1]:
+            return
+        hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        busy, total = end[0] - self._ticks[0], end[1] - self._ticks[1]
+        own = (sum(os.times()[:2]) - self._own) * hz
+        self.fraction = min(1.0, max(0.0, (busy - own) / total))
 
 
 def process_memory() -> dict:
@@ -142,26 +182,27 @@ def _roof_buffer_bytes(device: torch.device) -> int:
 
 def read_bandwidth(nbytes: int | None = None, device: torch.device | str = "cpu", num_runs: int = 7) -> float:
     """GB/s read by a reduction over a filled ``nbytes`` fp32 buffer (default: at least 8 times the
-    last-level cache, 256 MiB or more), median of ``num_runs``, at the current thread count."""
+    last-level cache, 256 MiB or more), at the current thread count: the best of ``num_runs`` (a roof
+    is what memory can deliver; slower runs were interrupted, as STREAM reports its best trial)."""
     device = torch.device(device)
     nbytes = validate.integer("nbytes", nbytes if nbytes is not None else _roof_buffer_bytes(device), 2**20)
     x = torch.ones(nbytes // 4, dtype=torch.float32, device=device)       # written: real pages
     times = time_fn(lambda: x.sum(), num_runs=validate.integer("num_runs", num_runs, 1), warmup=1, device=device)
-    return x.numel() * 4 / statistics.median(times) / 1e9
+    return x.numel() * 4 / min(times) / 1e9
 
 
 def copy_bandwidth(nbytes: int = 256 * 2**20, device: torch.device | str = "cpu", num_runs: int = 5) -> float:
-    """GB/s of traffic while copying a ``nbytes`` buffer (median of runs): a copy reads and writes
+    """GB/s of traffic while copying a ``nbytes`` buffer (best of runs): a copy reads and writes
     every byte, so 2 * nbytes move per copy. A second reference beside ``read_bandwidth``."""
     nbytes = validate.integer("nbytes", nbytes, 2**20)
     src = torch.ones(nbytes // 4, dtype=torch.float32, device=device)
     dst = torch.zeros_like(src)
     times = time_fn(lambda: dst.copy_(src), num_runs=validate.integer("num_runs", num_runs, 1), warmup=1, device=device)
-    return 2 * src.numel() * 4 / statistics.median(times) / 1e9
+    return 2 * src.numel() * 4 / min(times) / 1e9
 
 
 def roofs(device: torch.device | str = "cpu") -> dict:
-    """Both bandwidth references, measured now, at the current thread count."""
+    """Both bandwidth references (GB/s), measured now, at the current thread count."""
     return {"read_GBps": read_bandwidth(device=device), "copy_GBps": copy_bandwidth(device=device),
             "threads": torch.get_num_threads()}
 
@@ -169,5 +210,68 @@ def roofs(device: torch.device | str = "cpu") -> dict:
 def fraction_of_roof(achieved_GBps: float, roof_GBps: float) -> float | None:
     """achieved / roof, or None when it exceeds 1: a figure above the roof is a measurement error
     (a cache-resident working set, a wrong byte count), never a result to print."""
+    achieved_GBps = validate.number("achieved_GBps", achieved_GBps, 0.0)
+    roof_GBps = validate.number("roof_GBps", roof_GBps, 0.0, low_open=True)
     f = achieved_GBps / roof_GBps
     return f if f <= 1.0 else None
+
+
+class _TensorMemory(TorchDispatchMode):
+    """Counts the bytes of every storage an operator creates, until its last tensor is freed."""
+
+    def __init__(self):
+        super().__init__()
+        self.live: dict[int, list[int]] = {}       # storage address -> [bytes, tensors alive]
+        self.now = self.peak = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        for t in tree_leaves(out):
+            if not isinstance(t, torch.Tensor) or t.untyped_storage().nbytes() == 0:
+                continue
+            ptr = t.untyped_storage().data_ptr()
+            if ptr in self.live:                   # a view of a tensor made in here
+                self.live[ptr][1] += 1
+            elif ptr in inputs:                    # a view or in-place result of a tensor from outside
+                continue
+            else:                                  # a new allocation
+                self.live[ptr] = [t.untyped_storage().nbytes(), 1]
+                self.now += self.live[ptr][0]
+                self.peak = max(self.peak, self.now)
+            weakref.finalize(t, self._release, ptr)
+        return out
+
+    def _release(self, ptr: int) -> None:
+        entry = self.live.get(ptr)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self.now -= entry[0]
+                del self.live[ptr]
+
+
+def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> dict:
+    """Peak bytes of tensors allocated while ``fn()`` runs, above what was allocated before it.
+
+    CUDA: the caching allocator's ``max_memory_allocated`` (reset first). CPU: PyTorch keeps no
+    allocator statistics there, so every operator's outputs are counted (a ``TorchDispatchMode``)
+    from their allocation until their last tensor is freed; scratch memory inside one operator
+    is not seen. Returns ``{"peak_bytes", "method"}``; ``fn`` runs once, slower on CPU while counted."""
+    if not callable(fn):
+        raise TypeError(f"fn must be a function of no arguments, got {type(fn).__name__}")
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return {"peak_bytes": torch.cuda.max_memory_allocated(device) - base,
+                "method": "torch.cuda.max_memory_allocated"}
+    if device.type != "cpu":
+        raise ValueError(f"device must be a CPU or CUDA device, got {device}")
+    gc.collect()
+    with _TensorMemory() as counter:
+        fn()
+    return {"peak_bytes": counter.peak, "method": "tensors counted at every operator (CPU)"}

@@ -1,6 +1,8 @@
 """Chapter 02's measurements: greedy generation with and without the KV cache over growing lengths
 (``kv_sweep``, repeats interleaved so both modes see the same machine), the latency of one step at a
-given position (``step_latency``), and appending to a cache by ``torch.cat`` vs preallocation.
+given position (``step_latency``, ``decode_step_fn``) and the speedup those predict
+(``predicted_speedups``), peak memory with and without the cache (``generation_peak_memory``), and
+appending to a cache by ``torch.cat`` vs preallocation.
 
     python -m nanoinfer_lib.benchmark kv-sweep --out kv.json [--device cuda] [--model bundled gpt2-random]
 """
@@ -16,7 +18,7 @@ from .. import cli, validate
 from ..generation import generate
 from ..kv_cache import KVCache, kv_cache_bytes
 from ..model import GPT, GPT2_SMALL
-from .hardware import device_info
+from .hardware import device_info, model_memory, peak_memory
 from .results import KV_SWEEP_GPU_FILE, command_line, make_results, read_results, write_results
 from .speed import random_prompt
 from .timing import bootstrap_interval, synchronize, time_fn
@@ -71,36 +73,94 @@ def kv_sweep(model, new_tokens=KV_SWEEP_NEW_TOKENS, prompt_len: int = 16, batch_
     return records
 
 
+def decode_step_fn(model, batch_size: int = 1, position: int = 16, seed: int = 0):
+    """A function that runs one cached decode step: one new token per row attending to a cache of
+    ``position`` positions (prefilled here, from seeded random ids), then forgets that token, so
+    every call repeats the same step. Decode alone, without the prefill."""
+    B = validate.integer("batch_size", batch_size, 1)
+    L = validate.integer("position", position, 1, model.config.block_size - 1)
+    ids = random_prompt(model.config.vocab_size, B, L + 1, seed, model.device)          # (B, L + 1)
+    cache = KVCache(model.config, B, L + 1, device=model.device, dtype=model.dtype)
+    with torch.inference_mode():
+        model(ids[:, :L], kv_cache=cache)                                   # prefill L positions
+    new = ids[:, L:L + 1]                                                   # (B, 1)
+
+    def step():
+        with torch.inference_mode():
+            model(new, kv_cache=cache, last_only=True)
+        cache.crop(L)                                                       # forget it: the next call repeats it
+    return step
+
+
 def step_latency(model, positions, batch_size: int = 1, num_runs: int = 3, model_name: str = "model",
                  seed: int = 0) -> list[dict]:
     """Time one generation step at each position L (tokens already in the sequence).
 
     mode "uncached": a forward pass over all L tokens (what a step costs without a cache; this is
     also exactly the prefill of an L-token prompt). mode "cached": one new token attending to a
-    cache that holds L positions. Records: position, mode, seconds (median), times, what it ran on.
+    cache that holds L positions. The two modes alternate run by run. Records: position, mode,
+    seconds (median), times (one per run), what it ran on.
     """
     positions = [int(p) for p in positions]
     if not positions or any(not 1 <= p < model.config.block_size for p in positions):
         raise ValueError(f"positions must be ints in [1, block_size={model.config.block_size}), got {positions!r}")
+    num_runs = validate.integer("num_runs", num_runs, 1)
     device = model.device
     ids = random_prompt(model.config.vocab_size, batch_size, max(positions) + 1, seed, device)   # (B, max_pos + 1)
     records = []
-    with torch.inference_mode():
-        for L in positions:
-            prefix, new = ids[:, :L], ids[:, L:L + 1]
-            t_un = time_fn(lambda: model(prefix, last_only=True), num_runs=num_runs, warmup=1, device=device)
-            cache = KVCache(model.config, batch_size, L + 1, device=device, dtype=model.dtype)
-            model(prefix, kv_cache=cache)                                   # prefill L positions
+    for L in positions:
+        prefix = ids[:, :L]
 
-            def decode_step():
-                model(new, kv_cache=cache)
-                cache.crop(L)                                               # forget it, so the next run repeats it
-            t_c = time_fn(decode_step, num_runs=num_runs, warmup=1, device=device)
-            for mode, t in (("uncached", t_un), ("cached", t_c)):
-                records.append({"model": model_name, "device": str(device), "dtype": validate.dtype_name(model.dtype),
-                                "mode": mode, "batch_size": batch_size, "position": L,
-                                "seconds": statistics.median(t), "times": t, "runs": num_runs})
+        def uncached():
+            with torch.inference_mode():
+                model(prefix, last_only=True)
+        fns = {"uncached": uncached, "cached": decode_step_fn(model, batch_size, L, seed)}
+        times = {mode: [] for mode in fns}
+        for i in range(num_runs + 1):                                       # run 0 is the warm-up
+            for mode, fn in fns.items():
+                t = time_fn(fn, num_runs=1, warmup=0, device=device)
+                times[mode] += t if i else []
+        for mode, t in times.items():
+            records.append({"model": model_name, "device": str(device), "dtype": validate.dtype_name(model.dtype),
+                            "mode": mode, "batch_size": batch_size, "position": L,
+                            "seconds": statistics.median(t), "times": t, "runs": num_runs})
     return records
+
+
+def predicted_speedups(latency: list[dict], prompt_len: int, new_tokens) -> dict[int, float]:
+    """{N: speedup predicted from one-step latencies}: generating N tokens after ``prompt_len`` costs,
+    without a cache, the uncached steps at positions P .. P+N-1; with a cache, the prefill of P
+    (an uncached step at P) and cached steps at P+1 .. P+N-1. Step times between the measured
+    positions are interpolated linearly (``latency`` from ``step_latency``)."""
+    by = {m: sorted((r["position"], r["seconds"]) for r in latency if r["mode"] == m) for m in ("cached", "uncached")}
+    if not by["cached"] or not by["uncached"]:
+        raise ValueError("latency needs records of both modes, 'cached' and 'uncached'")
+    P = validate.integer("prompt_len", prompt_len, 1)
+    step = {m: (lambda L, pts=pts: np.interp(L, [p for p, _ in pts], [s for _, s in pts])) for m, pts in by.items()}
+    out = {}
+    for n in new_tokens:
+        L = np.arange(P, P + validate.integer("new_tokens[i]", n, 1))
+        out[int(n)] = float(step["uncached"](L).sum() / (step["uncached"](P) + step["cached"](L[1:]).sum()))
+    return out
+
+
+def generation_peak_memory(model, new_tokens: int, prompt_len: int = 16, batch_size: int = 1,
+                           seed: int = 0) -> dict[str, dict]:
+    """Peak memory of greedy generation with and without the cache, for one workload:
+    {mode: {"peak_bytes" (weights included), "weights_bytes", "kv_cache_bytes", "method"}}.
+    Measured with ``hardware.peak_memory`` (CPU: tensors counted at every operator; CUDA: the
+    allocator's peak); the weights, allocated before, are added to the peak."""
+    n = validate.integer("new_tokens", new_tokens, 1)
+    ids = random_prompt(model.config.vocab_size, batch_size, prompt_len, seed, model.device)
+    weights = model_memory(model)
+    out = {}
+    for mode in ("cached", "uncached"):
+        m = peak_memory(lambda: generate(model, ids, max_new_tokens=n, temperature=0, use_cache=mode == "cached"),
+                        model.device)
+        out[mode] = {"peak_bytes": weights + m["peak_bytes"], "weights_bytes": weights, "method": m["method"],
+                     "kv_cache_bytes": kv_cache_bytes(model.config, batch_size, prompt_len + n, model.dtype)
+                                       if mode == "cached" else 0}
+    return out
 
 
 def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,

@@ -24,6 +24,7 @@ from .hardware import device_info
 SCHEMA = "nanoinfer-results/2"
 KV_SWEEP_GPU_FILE = RESULTS / "kv_sweep_gpu.json"
 PERF_GPU_FILE = RESULTS / "perf_gpu.json"
+VS_HF_CPU_FILE = RESULTS / "vs_hf_cpu.json"
 # files written before the schema: the commit that produced them (from the repository's history)
 LEGACY_COMMITS = {"kv_sweep_gpu.json": "5597665", "perf_gpu.json": "5597665", "vs_hf_cpu.json": "c0ebd94"}
 

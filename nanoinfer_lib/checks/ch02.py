@@ -31,6 +31,9 @@ def check_cache_update(fn) -> Verdict:
             print(f"✗ with past={'None' if past is None else 'S=' + str(past_shape[1])} and T={T}: "
                   f"raised {type(e).__name__}")
             return False
+        if got is None:
+            print("… not written yet: return the pair (k_all, v_all)")
+            return False
         if not (isinstance(got, tuple) and len(got) == 2 and all(isinstance(t, torch.Tensor) for t in got)):
             print("✗ return a pair (k_all, v_all) of tensors")
             return False
@@ -61,6 +64,9 @@ def check_causal_mask(fn) -> Verdict:
             return False
         except Exception as e:  # a learner's bug: report it instead of a traceback
             print(f"✗ fn(T={T}, past={past}) raised {type(e).__name__}")
+            return False
+        if got is None:
+            print("… not written yet: return the boolean mask")
             return False
         if not isinstance(got, torch.Tensor) or got.shape != want.shape:
             shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
@@ -94,3 +100,56 @@ def check_cache_size(answer_bytes, config, batch_size: int, seq_len: int, dtype:
             "count 2 (k, v) x n_layer x batch x positions x n_embd x bytes per number")
     print(f"✗ {answer_bytes:,.0f} bytes is {ratio:.3g}x the right size; hint: {hint}")
     return False
+
+
+# Llama-style configurations (Hugging Face config names): multi-head, grouped-query and multi-query
+LLAMA_STYLE = {
+    "Llama-2-7B (MHA)": {"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+                         "hidden_size": 4096},
+    "Llama-3-8B (GQA)": {"num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+                         "hidden_size": 4096},
+    "an MQA model": {"num_hidden_layers": 24, "num_attention_heads": 16, "num_key_value_heads": 1,
+                     "hidden_size": 2048},
+}
+
+
+def kv_bytes_per_token(config: dict, dtype_bytes: int = 2) -> int:
+    """Bytes one token adds to the KV cache of a Llama-style ``config``: K and V, in every layer,
+    for each key/value head, ``head_dim = hidden_size / num_attention_heads`` numbers each."""
+    head_dim = config["hidden_size"] // config["num_attention_heads"]
+    return 2 * config["num_hidden_layers"] * config["num_key_value_heads"] * head_dim * dtype_bytes
+
+
+@self_check
+def check_kv_bytes_per_token(fn) -> Verdict:
+    """Exercise (chapter 02): ``fn(config, dtype_bytes) -> int``, the KV-cache bytes per token of a
+    Llama-style config (MHA, GQA and MQA cases of ``LLAMA_STYLE``, in 2-byte and 4-byte dtypes)."""
+    require_callable(fn, "fn")
+    for name, cfg in LLAMA_STYLE.items():
+        for nbytes in (2, 4):
+            want = kv_bytes_per_token(cfg, nbytes)
+            try:
+                got = fn(dict(cfg), nbytes)
+            except Exception as e:  # a learner's bug: report it instead of a traceback
+                print(f"✗ {name}, {nbytes}-byte numbers: raised {type(e).__name__}: {e}")
+                return False
+            if got is None or got is ...:
+                print("… not written yet: return the bytes per token")
+                return False
+            if got == want:
+                continue
+            heads = cfg["num_attention_heads"] / cfg["num_key_value_heads"]
+            ratio = got / want if isinstance(got, (int, float)) and not isinstance(got, bool) else None
+            if ratio is None:
+                hint = "return an int"
+            elif ratio == 0.5:
+                hint = "count K and V: times 2"
+            elif heads > 1 and ratio == heads:
+                hint = "only the key/value heads are cached, not every query head"
+            else:
+                hint = "2 x layers x KV heads x head_dim x bytes, head_dim = hidden_size / num_attention_heads"
+            print(f"✗ {name}, {nbytes}-byte numbers: got {got!r}, expected {want:,} ({hint})")
+            return False
+    rows = ", ".join(f"{n}: {kv_bytes_per_token(c, 2) // 1024} KiB" for n, c in LLAMA_STYLE.items())
+    print(f"✓ bytes per token right for MHA, GQA and MQA in 2 and 4 bytes (16-bit: {rows})")
+    return True

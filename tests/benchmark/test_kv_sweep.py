@@ -107,3 +107,48 @@ def test_kv_sweep_command_rejects_bad_options(tmp_path):
 
 def _update(past, k, v):
     return (k, v) if past is None else (torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2))
+
+
+def test_decode_step_fn_repeats_one_step(tiny_model):
+    calls = []
+    hook = tiny_model.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape))
+    try:
+        step = bm.decode_step_fn(tiny_model, batch_size=2, position=5)
+        step()
+        step()
+    finally:
+        hook.remove()
+    assert [tuple(s) for s in calls] == [(2, 5), (2, 1), (2, 1)]         # the prefill, then the same step twice
+    for kwargs, name in (({"position": 16}, "position"), ({"position": 0}, "position"), ({"batch_size": 0}, "batch_size")):
+        with pytest.raises(ValueError, match=name):
+            bm.decode_step_fn(tiny_model, **kwargs)
+
+
+def test_predicted_speedups_sum_the_step_latencies():
+    lat = [{"mode": "uncached", "position": p, "seconds": 1e-3 * (2 + 0.1 * p)} for p in (10, 100)]
+    lat += [{"mode": "cached", "position": p, "seconds": 2e-3} for p in (10, 100)]
+    un = sum(2 + 0.1 * L for L in range(10, 20))
+    ca = (2 + 0.1 * 10) + 2 * 9
+    assert bm.predicted_speedups(lat, prompt_len=10, new_tokens=[10]) == pytest.approx({10: un / ca})
+    with pytest.raises(ValueError, match="both modes"):
+        bm.predicted_speedups(lat[:2], 10, [5])
+    with pytest.raises(ValueError, match="prompt_len"):
+        bm.predicted_speedups(lat, 0, [5])
+
+
+def test_generation_peak_memory(tiny_model):
+    mem = bm.generation_peak_memory(tiny_model, new_tokens=6, prompt_len=4, batch_size=2)
+    w = bm.model_memory(tiny_model)
+    assert mem["cached"]["kv_cache_bytes"] == bm.kv_cache_bytes(tiny_model.config, 2, 10) and mem["uncached"]["kv_cache_bytes"] == 0
+    for m in mem.values():
+        assert m["weights_bytes"] == w and m["peak_bytes"] > w and "operator" in m["method"]
+    assert mem["cached"]["peak_bytes"] >= w + mem["cached"]["kv_cache_bytes"]   # the cache is alive at the peak
+    with pytest.raises(ValueError, match="new_tokens"):
+        bm.generation_peak_memory(tiny_model, new_tokens=0)
+
+
+def test_speedup_intervals_bracket_the_speedup():
+    recs = [{"mode": "uncached", "new_tokens": 8, "seconds": 0.2, "times": [0.19, 0.2, 0.22]},
+            {"mode": "cached", "new_tokens": 8, "seconds": 0.1, "times": [0.1, 0.1, 0.11]}]
+    lo, hi = bm.speedup_intervals(recs)[8]
+    assert lo <= bm.speedups(recs)[8] <= hi

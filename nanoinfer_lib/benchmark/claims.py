@@ -1,0 +1,365 @@
+"""``claims``: the original tutorial's performance claims, each measured on this machine or read from
+a results file measured on named hardware, with an interval and a verdict decided by code.
+
+    python -m nanoinfer_lib.benchmark claims --out claims.json [--quick] [--no-compile]
+
+Live rows come from ``timing.compare`` (ABBA rounds; bootstrap 95% interval of the ratio; the
+verdict is widened by the run's A/A noise, and by at least ``FLOOR``, so a ratio must clear the
+claim by more than this machine's wobble). A claimed band of speed-ups ("2-4x") is read as its
+lower end ("at least 2x"); a figure above the band is noted, not counted against the claim. Rows read from a reference file keep whatever spread the file kept: per-run
+times, or the runs' min and max (a conservative range), or one figure. Chapter 04 builds the same
+table: it asks ``ClaimRunner.measure`` for each claim in the section that teaches it, and
+``ClaimRunner.run`` at the end measures the rest, in the same order as this command.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .. import cli, validate
+from ..generation import generate
+from ..quantize import quantize_int8
+from .hardware import OtherLoad, describe, device_info, model_memory
+from .kv_sweep import decode_step_fn, generation_peak_memory, load_kv_sweep
+from .perf import load_perf
+from .results import VS_HF_CPU_FILE, command_line, make_results, read_results, write_results
+from .speed import random_prompt
+from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, ratio_interval, verdict
+
+NOISE = "machine noise"        # the verdict column of the A/A row: it calibrates, it claims nothing
+FLOOR = 0.05                   # live verdicts: widened by at least 5% either way (drifts between runs)
+BUSY = 0.15                    # threads: other programs above this share of the CPUs leave it undecided
+KV_NEW_TOKENS = 100            # the tutorial's own example generates max_new_tokens=100
+PROMPT_LEN, PREFILL_SHAPE, DECODE_TOKENS, BATCH, POSITION = 16, (1, 128), 32, 8, 64
+
+
+@dataclass
+class Claim:
+    """One row: the claim as the tutorial says it (and how the code reads it), the figure with its
+    interval, the verdict, and where it was measured (a key of ``ClaimRunner.sources``)."""
+    claim: str
+    measured: str
+    verdict: str
+    where: str
+    value: float | None = None
+    interval: tuple[float, float] | None = None
+    noise: tuple[float, float] | None = None
+    detail: dict = field(default_factory=dict)     # e.g. the Comparison behind a live row
+
+    def as_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("claim", "measured", "verdict", "where", "value", "interval", "noise")}
+        d["detail"] = {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in self.detail.items()}
+        return d
+
+
+def _band(low, high) -> str:
+    return f"in [{low:g}, {high:g}]" if low is not None and high is not None else \
+        f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
+def _x(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
+    if iv is None or iv[0] == iv[1]:
+        return f"{v:.2f}{unit} (one figure, no spread kept)"
+    return f"{v:.2f}{unit} [{iv[0]:.2f}-{iv[1]:.2f}]"
+
+
+def _above(iv: tuple[float, float], top: float | None) -> str:
+    return f" (above {top:g}x)" if top is not None and iv[0] > top else ""
+
+
+def _live(claim: str, c, where: str, low=None, high=None, scale: float = 1.0, what: str = "",
+          top: float | None = None) -> Claim:
+    """A row from a ``Comparison``; ``top``: the upper end of a claimed band, noted when exceeded."""
+    iv = c.scaled_interval(scale)
+    return Claim(claim, f"{_x(c.ratio * scale, iv)}{_above(iv, top)} {what}".strip(),
+                 verdict(iv, low, high, c.noise, floor=FLOOR), where, c.ratio * scale, iv, c.noise, {"comparison": c})
+
+
+def _fixed(claim: str, value: float, where: str, low=None, high=None, text: str | None = None,
+           interval: tuple[float, float] | None = None, top: float | None = None) -> Claim:
+    """A row from figures without noise: exact sizes, or a reference file's figures."""
+    iv = interval or (value, value)
+    return Claim(claim, (text or _x(value, interval)) + _above(iv, top), verdict(iv, low, high), where, value, iv)
+
+
+def _range(num: dict, den: dict) -> tuple[float, float, tuple[float, float]]:
+    """median(num)/median(den) of two latency dicts, with the conservative range min/max, max/min."""
+    key = "median_latency_ms"
+    return (num[key] / den[key], (num["min_latency_ms"] / den["max_latency_ms"],
+                                  num["max_latency_ms"] / den["min_latency_ms"]))
+
+
+class ClaimRunner:
+    """Measures the claims one by one (``measure(key)``, cached) or all (``run()``).
+
+    model: the bundled model in float32 on the CPU (loaded when None). With a CUDA device the GPU
+    rows are measured live; otherwise they come from ``perf_gpu.json`` and ``kv_sweep_gpu.json``.
+    quick: two rounds and tiny workloads (for tests). compile: measure ``torch.compile`` (slow once)."""
+
+    def __init__(self, model=None, quick: bool = False, compile: bool = True, gpu: bool | None = None,
+                 log=None):
+        if model is None:
+            from ..checkpoint import load_model
+            model = load_model()[0]
+        self.model = validate.model("model", model)
+        self.quick, self.compile = validate.flag("quick", quick), validate.flag("compile", compile)
+        self.gpu = torch.cuda.is_available() if gpu is None else validate.flag("gpu", gpu)
+        self.rounds = 2 if quick else 4
+        self.log = log or (lambda s: None)
+        self.info = device_info("cpu")
+        self.sources = {"this CPU": describe(self.info) + " (measured now)"}
+        if self.gpu:
+            self.sources["this GPU"] = describe(device_info("cuda")) + " (measured now)"
+        self.perf_ref = None if self.gpu else load_perf()
+        self.kv_ref = None if self.gpu else load_kv_sweep()
+        self.vs_hf = read_results(VS_HF_CPU_FILE)
+        for name, ref in (("GPU file", self.perf_ref), ("GPU kv file", self.kv_ref)):
+            if ref is not None:
+                info = ref.get("info") or ref.get("meta")
+                commit = ref.get("library_commit") or info.get("library_commit")
+                self.sources[name] = (f"{info['device_name']}, torch {info['torch']}, results file at commit "
+                                      f"{commit} (before the attention-kernel change)")
+        if self.vs_hf is not None:
+            hw = self.vs_hf["hardware"]
+            self.sources["GPT-2 CPU file"] = (f"{hw['device_name']}, {hw.get('threads')} thread, GPT-2 124M shape "
+                                              f"(random weights), vs_hf_cpu.json at commit {self.vs_hf['library_commit']}")
+        self._done: dict[str, list[Claim]] = {}
+        self.n = dict(new=8, decode=4, prefill=(1, 8), position=8) if quick else \
+            dict(new=KV_NEW_TOKENS, decode=DECODE_TOKENS, prefill=PREFILL_SHAPE, position=POSITION)
+
+    # ------------------------------------------------------------------ running
+    def measure(self, key: str) -> list[Claim]:
+        """The rows of one claim (measured once, then remembered)."""
+        validate.choice("key", key, CLAIMS)
+        if key not in self._done:
+            t0 = time.perf_counter()
+            self._done[key] = getattr(self, key)()
+            self.log(f"  {key}: {time.perf_counter() - t0:.1f} s")
+        return self._done[key]
+
+    def run(self) -> list[Claim]:
+        """Every claim's rows, in the table's order (already measured ones are not measured again)."""
+        return [row for key in CLAIMS for row in self.measure(key)]
+
+    def _cmp(self, a, b, names, **kw):
+        return compare(a, b, names=names, rounds=self.rounds, min_sample_s=0.0 if self.quick else 0.05, **kw)
+
+    def _gen(self, model, use_cache=True, new=None, batch=1):
+        ids = random_prompt(model.config.vocab_size, batch, min(PROMPT_LEN, model.config.block_size // 2), 0,
+                            model.device)
+        n = min(new or self.n["new"], model.config.block_size - ids.shape[1])
+        return lambda: generate(model, ids, max_new_tokens=n, temperature=0, use_cache=use_cache)
+
+    def _prefill(self, model, shape=None):
+        ids = random_prompt(model.config.vocab_size, *(shape or self.n["prefill"]), 0, model.device)
+
+        def run():
+            with torch.inference_mode():
+                model(ids, last_only=True)
+        return run
+
+    # ------------------------------------------------------------------ the claims
+    def noise(self) -> list[Claim]:
+        step = decode_step_fn(self.model, 1, min(self.n["position"], self.model.config.block_size - 1))
+        c = self._cmp(step, step, ("step", "same step"))
+        lo, hi = c.interval
+        return [Claim("A/A: one decode step timed against itself", f"{c.ratio:.3f}x [{lo:.3f}-{hi:.3f}]",
+                      NOISE, "this CPU", c.ratio, c.interval, c.noise, {"comparison": c})]
+
+    def kv_speed(self) -> list[Claim]:
+        c = self._cmp(self._gen(self.model, False), self._gen(self.model, True), ("uncached", "cached"))
+        rows = [_live(f"KV cache 2-4x faster: >= 2x ({self.n['new']} new tokens, batch 1)", c, "this CPU", 2, top=4)]
+        run = next((r for r in (self.kv_ref or {"runs": []})["runs"] if r["model"] == "bundled"), None)
+        if run is not None:
+            by = {(r["mode"], r["new_tokens"]): r["seconds"] for r in run["records"]}
+            n = min({n for _, n in by}, key=lambda n: abs(n - KV_NEW_TOKENS))
+            rows.append(_fixed(f"KV cache 2-4x faster: >= 2x ({n} new tokens, batch 1)",
+                               by[("uncached", n)] / by[("cached", n)], "GPU kv file", 2, top=4))
+        return rows
+
+    def kv_memory(self) -> list[Claim]:
+        m = generation_peak_memory(self.model, self.n["new"] if not self.quick else 4,
+                                   min(PROMPT_LEN, self.model.config.block_size // 2))
+        growth = m["cached"]["peak_bytes"] / m["uncached"]["peak_bytes"]
+        claim = "KV cache: ~+50% memory (read: peak x1.4-1.6)"
+        rows = [_fixed(claim, growth, "this CPU", 1.4, 1.6,
+                       f"x{growth:.3f} peak ({m['cached']['peak_bytes'] / 2**20:.1f} vs "
+                       f"{m['uncached']['peak_bytes'] / 2**20:.1f} MiB, batch 1, {self.n['new']} tokens)")]
+        rows[0].detail["memory"] = m
+        for run in (self.kv_ref or {"runs": []})["runs"]:
+            rec = run["records"]
+            if run["model"] == "gpt2-random" and rec[0]["batch_size"] > 1:
+                n = max(r["new_tokens"] for r in rec)
+                peak = {r["mode"]: r["peak_memory_bytes"] for r in rec if r["new_tokens"] == n}
+                g = peak["cached"] / peak["uncached"]
+                rows.append(_fixed(claim, g, "GPU kv file", 1.4, 1.6,
+                                   f"x{g:.3f} peak (GPT-2 124M, batch {rec[0]['batch_size']}, {n} tokens)"))
+        return rows
+
+    def fp16_memory(self) -> list[Claim]:
+        r = model_memory(copy.deepcopy(self.model).half()) / model_memory(self.model)
+        return [_fixed("FP16 halves weight memory", r, "this CPU", 0.49, 0.51, f"x{r:.3f} bytes of weights")]
+
+    def fp16_gpu(self) -> list[Claim]:
+        claim = "FP16 1.5-2x faster on a GPU: >= 1.5x ({})"
+        if self.gpu:
+            m32 = copy.deepcopy(self.model).to("cuda")
+            m16 = copy.deepcopy(m32).half()
+            rows = [_live(claim.format("prefill 4x512"), self._cmp(self._prefill(m32, (4, 512)), self._prefill(m16, (4, 512)),
+                                                                      ("fp32", "fp16"), device="cuda"), "this GPU", 1.5, top=2),
+                    _live(claim.format("decode, batch 1"), self._cmp(self._gen(m32), self._gen(m16), ("fp32", "fp16"),
+                                                                      device="cuda"), "this GPU", 1.5, top=2)]
+            return rows
+        if self.perf_ref is None:
+            return []
+        p = self.perf_ref["precision"]
+        rows = []
+        for phase in ("prefill", "decode"):
+            v, iv = _range(p["float32"][phase], p["float16"][phase])
+            rows.append(_fixed(claim.format(phase + (" 4x512" if phase == "prefill" else ", batch 1")), v,
+                               "GPU file", 1.5, None, _x(v, iv) + " (range of the runs)", iv, top=2))
+        return rows
+
+    def fp32_cpu(self) -> list[Claim]:
+        m16 = copy.deepcopy(self.model).half()
+        rows = []
+        for phase, a, b in (("prefill", self._prefill(m16), self._prefill(self.model)),
+                            ("decode", self._gen(m16, new=self.n["decode"]), self._gen(self.model, new=self.n["decode"]))):
+            shape = "x".join(map(str, self.n["prefill"])) if phase == "prefill" else f"{self.n['decode']} tokens"
+            rows.append(_live(f"FP32 faster than FP16 on a CPU ({phase} {shape})", self._cmp(a, b, ("fp16", "fp32")),
+                              "this CPU", 1.0, what="fp16 time / fp32 time"))
+        return rows
+
+    def bf16_range(self) -> list[Claim]:
+        x = torch.tensor(70000.0)
+        ok = bool(torch.isinf(x.half()) and torch.isfinite(x.bfloat16()))
+        text = (f"70000 -> {x.half().item():g} in fp16, {x.bfloat16().item():g} in bf16; largest: "
+                f"{torch.finfo(torch.float16).max:g} vs {torch.finfo(torch.bfloat16).max:.3g}")
+        return [Claim("BF16: better numerical stability (range)", text, HOLDS if ok else FAILS, "this CPU")]
+
+    def compile_speed(self) -> list[Claim]:
+        rows = []
+        if self.compile:
+            rows.append(self._compiled_decode())
+        if self.perf_ref is not None and "compile" in self.perf_ref:
+            c = self.perf_ref["compile"]
+            v, iv = _range(c["eager"], c["compiled"])
+            rows.append(_fixed(f"torch.compile speeds up ({c['dtype']} prefill 4x512)", v, "GPU file", 1.0,
+                               text=_x(v, iv) + " (range of the runs)", interval=iv))
+        return rows
+
+    def _compiled_decode(self) -> Claim:
+        from torch._dynamo.utils import counters
+        from ..cuda_graphs import static_greedy
+        ids = random_prompt(self.model.config.vocab_size, 1, PROMPT_LEN if not self.quick else 4, 0)
+        n = self.n["decode"]
+        graphs = counters["stats"]["unique_graphs"]
+        t0 = time.perf_counter()
+        try:
+            static_greedy(self.model, ids, n, mode="compile")                  # compiles (once per process)
+        except Exception as e:                                              # e.g. no C++ compiler
+            return Claim("torch.compile speeds up (decode step, static cache)", f"could not compile: "
+                         f"{type(e).__name__}", INCONCLUSIVE, "this CPU")
+        compile_s = time.perf_counter() - t0
+        c = self._cmp(lambda: static_greedy(self.model, ids, n, mode="eager"),
+                      lambda: static_greedy(self.model, ids, n, mode="compile"), ("eager", "compiled"))
+        row = _live(f"torch.compile speeds up (decode step, static cache, {n} tokens)", c, "this CPU", 1.0)
+        row.detail.update(compile_s=compile_s, new_graphs=counters["stats"]["unique_graphs"] - graphs)
+        return row
+
+    def batching(self) -> list[Claim]:
+        claim = f"batching 3-5x throughput: >= 3x (batch {BATCH} vs 1, {{}})"
+        pos = min(self.n["position"], self.model.config.block_size - 1)
+        c = self._cmp(decode_step_fn(self.model, 1, pos), decode_step_fn(self.model, BATCH, pos), ("batch 1", f"batch {BATCH}"))
+        rows = [_live(claim.format("decode steps"), c, "this CPU", 3, scale=BATCH, top=5)]
+        if self.vs_hf is not None:
+            run = self.vs_hf["data"]["runs"][0]
+            case = {(k["batch_size"], k["new_tokens"]): np.array(k["seconds"]["library"]) for k in run["cases"]}
+            n = min(n for b, n in case if b == 1)
+            t1, t8 = case.get((1, n)), case.get((BATCH, n))
+            if t1 is not None and t8 is not None:
+                g = BATCH * np.median(t1) / np.median(t8)
+                iv = tuple(BATCH * v for v in ratio_interval(t1, t8))
+                rows.append(_fixed(claim.format(f"generate {n} tokens"), g, "GPT-2 CPU file", 3, None,
+                                   _x(g, iv) + f" ({len(t1)} runs each)", iv, top=5))
+        if self.perf_ref is not None:
+            tps = {r["batch_size"]: r["tokens_per_second"] for r in self.perf_ref["batching"]["float32"]}
+            if 1 in tps and BATCH in tps:
+                rows.append(_fixed(claim.format("generate_batch, 16 prompts"), tps[BATCH] / tps[1], "GPU file", 3,
+                                   top=5))
+        return rows
+
+    def threads(self) -> list[Claim]:
+        n = os.cpu_count() or 1
+        if n < 2:
+            return [Claim("more threads (up to the cores) are faster", "one core: nothing to compare", INCONCLUSIVE,
+                          "this CPU")]
+        shape = (4, self.n["prefill"][1])
+        rows = []
+        for what, fn in ((f"prefill {shape[0]}x{shape[1]}", self._prefill(self.model, shape)),
+                         ("decode step", decode_step_fn(self.model, 1, min(self.n["position"], 8 if self.quick else 64)))):
+            with OtherLoad() as load:
+                c = self._cmp(fn, fn, ("1 thread", f"{n} threads"), threads=(1, n))
+            row = _live(f"set threads to the cores: {n} faster than 1 ({what})", c, "this CPU", 1.0)
+            row.detail["other_load"] = load.fraction
+            if load.fraction is not None and load.fraction > BUSY:      # the cores were not free to test it
+                row.verdict = INCONCLUSIVE
+                row.measured += f", {load.fraction:.0%} of the CPUs busy with other programs"
+            rows.append(row)
+        return rows
+
+    def cuda_graphs(self) -> list[Claim]:
+        claim = "CUDA graphs cut launch overhead (decode step, batch 1)"
+        if self.gpu:
+            from ..cuda_graphs import cuda_graph_step_ms
+            r = cuda_graph_step_ms(copy.deepcopy(self.model).to("cuda"), context_len=128)
+            return [_fixed(claim, r["eager_ms"] / r["graph_ms"], "this GPU", 1.0)]
+        if self.perf_ref is None or "cuda_graph" not in self.perf_ref:
+            return []
+        r = next(g for g in self.perf_ref["cuda_graph"] if g["dtype"] == "float32")
+        return [_fixed(claim, r["eager_ms"] / r["graph_ms"], "GPU file", 1.0)]
+
+    def int8_memory(self) -> list[Claim]:
+        r = model_memory(quantize_int8(self.model)) / model_memory(self.model)
+        return [_fixed("int8 quantization saves memory", r, "this CPU", None, 0.99,
+                       f"x{r:.3f} bytes of weights (embeddings stay fp32)")]
+
+
+# the table's rows, in order: ClaimRunner methods
+CLAIMS = ("noise", "kv_speed", "kv_memory", "fp16_memory", "fp16_gpu", "fp32_cpu", "bf16_range", "compile_speed",
+          "batching", "threads", "cuda_graphs", "int8_memory")
+
+
+def format_table(rows: list[Claim], sources: dict[str, str] | None = None, width: int = 52) -> str:
+    """The table as text: claim | measured | verdict | where, then what each "where" means."""
+    lines = [f"{'claim':58} | {'measured':{width}} | {'verdict':13} | where", "-" * (92 + width)]
+    for r in rows:
+        lines.append(f"{r.claim[:58]:58} | {r.measured[:width]:{width}} | {r.verdict:13} | {r.where}")
+    for k, v in (sources or {}).items():
+        if any(r.where == k for r in rows):
+            lines.append(f"  {k}: {v}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark claims",
+                                description="The tutorial's performance claims, measured here, with verdicts.")
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--quick", action="store_true", help="two rounds, tiny workloads (a smoke test)")
+    p.add_argument("--no-compile", action="store_true", help="leave out torch.compile (it compiles for seconds)")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    runner = ClaimRunner(quick=args.quick, compile=not args.no_compile, log=print)
+    rows = runner.run()
+    print(format_table(rows, runner.sources))
+    seconds = round(time.perf_counter() - t0, 1)
+    data = {"rows": [r.as_dict() for r in rows], "sources": runner.sources, "seconds": seconds}
+    write_results(args.out, make_results("claims", data, command=command_line(["claims", *argv]),
+                                         repeats=runner.rounds))
+    print(f"wrote {args.out} ({seconds} s)")
+    return 0
