@@ -131,7 +131,8 @@ def test_exercises_are_stubs_with_collapsed_solutions_at_the_end(nb):
     for c in after:                                       # each solution runs its check, which passes
         assert re.search(r"checks\.check_\w+\(", _src(c)) and "✓" in _text_out(c) and "✗" not in _text_out(c), _src(c)[:80]
     stubs = [c for c in before if c["cell_type"] == "code" and re.search(r"checks\.check_\w+\(", _src(c))
-             and ("✗" in _text_out(c) or "not answered yet" in _text_out(c) or "no answer yet" in _text_out(c))]
+             and ("✗" in _text_out(c) or "not answered yet" in _text_out(c) or "no answer yet" in _text_out(c)
+             or "not written yet" in _text_out(c))]
     assert len(stubs) == len(after), "every exercise: a stub whose check fails, and one collapsed solution"
     assert any(c["cell_type"] == "markdown" and _src(c).startswith("## Questions") for c in cells), "a Questions section"
 
