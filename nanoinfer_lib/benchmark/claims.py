@@ -1,5 +1,7 @@
 """``claims``: the original tutorial's performance claims, each measured on this machine or read from
 a results file measured on named hardware, with an interval and a verdict decided by code.
+(Over 300 lines on purpose: every claim's measurement and its verdict rule sit together, one row each,
+so a reader checks a verdict against the code that decides it in one place.)
 
     python -m nanoinfer_lib.benchmark claims --out claims.json [--quick] [--no-compile]
 
