@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from . import validate
 from .generation import generate
-from .sampling import apply_repetition_penalty, process_logits
+from .sampling import SamplingSettings, apply_repetition_penalty, process_logits
 
 KEPT_COLOUR, REMOVED_COLOUR = "#1f77b4", "#c8c8c8"     # kept / removed tokens, in every view of the course
 
@@ -92,10 +92,10 @@ class ExplorerResult:
 
 def settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new_tokens) -> dict:
     """The settings checked the way the library checks them; 'off' values normalised to 0 / 1.0."""
-    s = validate.sampling(temperature, top_k, top_p, min_p, repetition_penalty)
-    return dict(temperature=s["temperature"], top_k=s["top_k"] or 0,
-                top_p=1.0 if s["top_p"] is None else s["top_p"], min_p=s["min_p"] or 0.0,
-                repetition_penalty=1.0 if s["repetition_penalty"] is None else s["repetition_penalty"],
+    s = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
+    return dict(temperature=s.temperature, top_k=s.top_k or 0,
+                top_p=1.0 if s.top_p is None else s.top_p, min_p=s.min_p or 0.0,
+                repetition_penalty=1.0 if s.repetition_penalty is None else s.repetition_penalty,
                 seed=validate.integer("seed", seed, 0, validate.MAX_SEED),
                 max_new_tokens=validate.integer("max_new_tokens", max_new_tokens, 0))
 

@@ -17,7 +17,7 @@ import torch
 
 from . import validate
 from .kv_cache import KVCache
-from .sampling import apply_repetition_penalty, sample_next_token
+from .sampling import SamplingSettings, apply_repetition_penalty
 
 
 class TokenBuffer:
@@ -42,10 +42,10 @@ class TokenBuffer:
 
 
 def _check_args(model, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty,
-                stop_tokens, seed, generator) -> tuple[int, dict, set[int], int | None]:
+                stop_tokens, seed, generator) -> tuple[int, SamplingSettings, set[int], int | None]:
     validate.model("model", model)
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 0)
-    sampling = validate.sampling(temperature, top_k, top_p, min_p, repetition_penalty)
+    sampling = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
     stops = validate.token_id_set("stop_tokens", stop_tokens, model.config.vocab_size)
     seed, _ = validate.seed_and_generator(seed, generator)
     return max_new_tokens, sampling, stops, seed
@@ -62,7 +62,7 @@ def prompt_ids(input_ids, model) -> torch.Tensor:
     return ids.to(model.device)
 
 
-def decode_steps(model, tokens: TokenBuffer, max_new_tokens: int, sampling: dict, stops: set[int],
+def decode_steps(model, tokens: TokenBuffer, max_new_tokens: int, sampling: SamplingSettings, stops: set[int],
                  use_cache: bool, generator: torch.Generator | None, mask: TokenBuffer | None = None,
                  pad_id: int = 0) -> Iterator[torch.Tensor]:
     """Append up to ``max_new_tokens`` columns to ``tokens`` (B, T), one per step; yield each (B,).
@@ -73,8 +73,6 @@ def decode_steps(model, tokens: TokenBuffer, max_new_tokens: int, sampling: dict
     prompt_len = tokens.length
     cache = KVCache(model.config, B, min(bs, prompt_len + max_new_tokens), model.device, model.dtype) \
         if use_cache and max_new_tokens else None
-    penalty = sampling["repetition_penalty"]
-    sample = {k: sampling[k] for k in ("temperature", "top_k", "top_p", "min_p")}
     stop_t = torch.tensor(sorted(stops), device=model.device) if stops else None
     done = torch.zeros(B, dtype=torch.bool, device=model.device)
     start = 0                                      # index of the first token the cache holds
@@ -96,10 +94,10 @@ def decode_steps(model, tokens: TokenBuffer, max_new_tokens: int, sampling: dict
                 kwargs["attention_mask"] = window
                 kwargs["position_ids"] = (window.cumsum(-1) - 1).clamp(min=0)[:, past:]   # (B, T)
             logits = model(new, kv_cache=cache, last_only=True, **kwargs)[:, -1, :]   # (B, V)
-            if penalty is not None:
+            if sampling.repetition_penalty is not None:
                 history = tokens.view() if mask is None else tokens.view().masked_fill(mask.view() == 0, -1)
-                logits = apply_repetition_penalty(logits, history, penalty)
-            token = sample_next_token(logits, generator=generator, **sample)   # (B,)
+                logits = apply_repetition_penalty(logits, history, sampling.repetition_penalty)
+            token = sampling.sample(logits, generator)                       # (B,)
             if stop_t is not None:
                 token = torch.where(done, torch.full_like(token, pad_id), token)
                 done = done | torch.isin(token, stop_t)

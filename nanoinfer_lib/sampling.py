@@ -9,6 +9,8 @@ the model's dtype (fp16 logits divided by a small temperature would overflow), s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -134,20 +136,60 @@ def check_finite(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
+@dataclass(frozen=True)
+class SamplingSettings:
+    """The sampling settings, checked once when made; ``generate``, the explorer, speculative
+    decoding and the serving engine's ``SamplingParams`` all share this one definition.
+
+    ``temperature`` a finite number >= 0 (0 is greedy); ``top_k`` None or an int >= 0 (None and 0
+    are off); ``top_p`` and ``min_p`` None or in [0, 1] (None, 1.0 and None, 0 are off);
+    ``repetition_penalty`` None or > 0 (None and 1.0 are off). Every one is checked whatever the
+    temperature."""
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+
+    def __post_init__(self) -> None:
+        checked = dict(temperature=validate.number("temperature", self.temperature, 0.0),
+                       top_k=validate.optional_integer("top_k", self.top_k, 0),
+                       top_p=validate.optional_number("top_p", self.top_p, 0.0, 1.0),
+                       min_p=validate.optional_number("min_p", self.min_p, 0.0, 1.0),
+                       repetition_penalty=validate.optional_number("repetition_penalty", self.repetition_penalty,
+                                                                   0.0, low_open=True))
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)          # frozen: normalised values set once, here
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    @property
+    def penalises(self) -> bool:
+        return self.repetition_penalty is not None and self.repetition_penalty != 1.0
+
+    def process(self, logits: torch.Tensor) -> torch.Tensor:
+        """Temperature, top-k, top-p and min-p: the float32 logits that ``sample`` draws from."""
+        return process_logits(logits, self.temperature, self.top_k, self.top_p, self.min_p)
+
+    def sample(self, logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One token id per row of ``logits`` (..., V) -> LongTensor (...); see ``sample_next_token``."""
+        logits = check_finite(logits.float())
+        if self.greedy:
+            return logits.argmax(dim=-1)                            # greedy: no filtering needed
+        # shift so the top logit is 0: a tiny temperature can then only push others to -inf, never to inf
+        probs = F.softmax(self.process(logits - logits.max(dim=-1, keepdim=True).values), dim=-1)
+        flat = probs.reshape(-1, probs.shape[-1])
+        return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+
+
 def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                       top_p: float | None = None, min_p: float | None = None,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """One token id per row of ``logits`` (..., V) -> LongTensor (...). Temperature 0 is argmax.
     Every argument is checked whatever the temperature; NaN logits are a ValueError (see ``check_finite``)."""
     _logits(logits)
-    s = validate.sampling(temperature, top_k, top_p, min_p)
+    settings = SamplingSettings(temperature, top_k, top_p, min_p)
     _, generator = validate.seed_and_generator(None, generator)
-    logits = check_finite(logits.float())
-    if s["temperature"] == 0.0:
-        return logits.argmax(dim=-1)                                # greedy: no filtering needed
-    # shift so the top logit is 0: a tiny temperature can then only push others to -inf, never to inf
-    logits = logits - logits.max(dim=-1, keepdim=True).values
-    logits = process_logits(logits, s["temperature"], s["top_k"], s["top_p"], s["min_p"])
-    probs = F.softmax(logits, dim=-1)
-    flat = probs.reshape(-1, probs.shape[-1])
-    return torch.multinomial(flat, 1, generator=generator).reshape(probs.shape[:-1])
+    return settings.sample(logits, generator)

@@ -330,14 +330,3 @@ def model(name: str, value):
     if not isinstance(value, GPT):
         raise TypeError(f"{name} must be a nanoinfer_lib GPT, got {type(value).__name__}")
     return value
-
-
-def sampling(temperature=1.0, top_k=None, top_p=None, min_p=None, repetition_penalty=None) -> dict:
-    """The sampling settings checked and normalised: ``temperature`` a finite number >= 0 (0 is
-    greedy), ``top_k`` None or an int >= 0 (0 is off), ``top_p`` and ``min_p`` None or in [0, 1],
-    ``repetition_penalty`` None or > 0. Every one is checked whatever the temperature."""
-    return dict(temperature=number("temperature", temperature, 0.0),
-                top_k=optional_integer("top_k", top_k, 0),
-                top_p=optional_number("top_p", top_p, 0.0, 1.0),
-                min_p=optional_number("min_p", min_p, 0.0, 1.0),
-                repetition_penalty=optional_number("repetition_penalty", repetition_penalty, 0.0, low_open=True))

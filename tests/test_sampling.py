@@ -1,13 +1,16 @@
 """sampling: each processor by hand, edge values, the order, seeded sampling, the tutorial's top-p bug."""
 from pathlib import Path
+import dataclasses
 import math
+
+import numpy as np
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from nanoinfer_lib import checks
-from nanoinfer_lib.sampling import apply_repetition_penalty, apply_temperature, min_p_filter, process_logits, sample_next_token, top_k_filter, top_p_filter
+from nanoinfer_lib.sampling import SamplingSettings, apply_repetition_penalty, apply_temperature, min_p_filter, process_logits, sample_next_token, top_k_filter, top_p_filter
 
 
 NEG = float("-inf")
@@ -187,3 +190,22 @@ def test_check_finite_one_pass_agrees_with_the_elementwise_rule(case):
         assert finite_ids(out[1]) == [4, 9] and torch.equal(out[[0, 2]], logits[[0, 2]])
     else:
         assert torch.equal(out, logits)
+
+
+def test_sampling_checks_every_argument_whatever_the_temperature():
+    s = SamplingSettings(np.float32(0.5), np.int64(3), 0.9, None, 1.2)
+    assert (s.temperature, s.top_k, s.top_p, s.min_p, s.repetition_penalty) == (0.5, 3, pytest.approx(0.9), None, 1.2)
+    assert type(s.top_k) is int and type(s.temperature) is float
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.temperature = 2.0
+    for temperature in (0, 0.0, 1.0):
+        for kw, exc, name in [(dict(top_k=-1), ValueError, "top_k"), (dict(top_k=2.0), TypeError, "top_k"),
+                              (dict(top_p=1.01), ValueError, "top_p"), (dict(min_p=-0.1), ValueError, "min_p"),
+                              (dict(min_p=math.nan), ValueError, "min_p"),
+                              (dict(repetition_penalty=0.0), ValueError, "repetition_penalty")]:
+            with pytest.raises(exc, match=rf"^{name} must be None or "):
+                SamplingSettings(temperature, **kw)
+    with pytest.raises(ValueError, match=r"^temperature must be a finite number >= 0.0, got -1.0$"):
+        SamplingSettings(-1.0)
+    with pytest.raises(TypeError, match="^temperature must be a finite number >= 0.0, got NoneType"):
+        SamplingSettings(None)

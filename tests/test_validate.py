@@ -334,20 +334,3 @@ def test_positions():
     for value, exc, msg in cases:
         with pytest.raises(exc, match=rf"position_ids .*{msg}"):
             validate.positions("position_ids", value, 2, 3, 16)
-
-
-def test_sampling_checks_every_argument_whatever_the_temperature():
-    s = validate.sampling(np.float32(0.5), np.int64(3), 0.9, None, 1.2)
-    assert s == dict(temperature=0.5, top_k=3, top_p=pytest.approx(0.9), min_p=None, repetition_penalty=1.2)
-    assert type(s["top_k"]) is int
-    for temperature in (0, 0.0, 1.0):
-        for kw, exc, name in [(dict(top_k=-1), ValueError, "top_k"), (dict(top_k=2.0), TypeError, "top_k"),
-                              (dict(top_p=1.01), ValueError, "top_p"), (dict(min_p=-0.1), ValueError, "min_p"),
-                              (dict(min_p=math.nan), ValueError, "min_p"),
-                              (dict(repetition_penalty=0.0), ValueError, "repetition_penalty")]:
-            with pytest.raises(exc, match=rf"^{name} must be None or "):
-                validate.sampling(temperature, **kw)
-    with pytest.raises(ValueError, match=r"^temperature must be a finite number >= 0.0, got -1.0$"):
-        validate.sampling(-1.0)
-    with pytest.raises(TypeError, match="^temperature must be a finite number >= 0.0, got NoneType"):
-        validate.sampling(None)

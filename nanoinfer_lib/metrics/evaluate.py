@@ -12,6 +12,7 @@ import torch
 from .. import validate
 from ..generation import generate_batch
 from ..paths import EVAL_SET
+from ..sampling import SamplingSettings
 from .perplexity import continuation_nll
 from .text import corpus_bleu, distinct_n, rouge_l, words
 
@@ -71,7 +72,7 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1, L - 1)
     batch_size = validate.integer("batch_size", batch_size, 1)
     validate.flag("return_hypotheses", return_hypotheses)
-    validate.sampling(temperature, top_k, top_p, min_p, repetition_penalty)
+    SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)     # checked before any work
     seed = validate.seed("seed", seed)
     progress = len(data) > 200 if progress is None else validate.flag("progress", progress)
     ctx = [validate.encoded(f"eval_data[{i}]['prompt']", tokenizer.encode(d["prompt"]), V) for i, d in enumerate(data)]
