@@ -42,6 +42,7 @@ class SpeculativeOutput:
     sequences: torch.Tensor   # (1, T + n) LongTensor, the prompt included, as generate returns
     proposed: int             # draft tokens proposed
     accepted: int             # draft tokens the model kept
+    rejected: int             # draft tokens the model checked and refused (at most one per round)
     rounds: int               # verification passes of the model (one per round)
     target_calls: int         # forward passes of the model: the prefill (when the prompt has > 1 token) + rounds
     draft_calls: int          # forward passes of a draft model (0 for PromptLookup)
@@ -55,6 +56,14 @@ class SpeculativeOutput:
     def acceptance_rate(self) -> float:
         """accepted / proposed, in [0, 1] (0.0 when nothing was proposed)."""
         return self.accepted / self.proposed if self.proposed else 0.0
+
+    @property
+    def alpha(self) -> float:
+        """The chance that a checked draft is kept, accepted / (accepted + rejected): the alpha of
+        the expected tokens per call ``(1 - alpha^(k+1)) / (1 - alpha)``. (``acceptance_rate`` is
+        lower for k > 1: drafts after a rejection are never checked.) 0.0 when none was checked."""
+        checked = self.accepted + self.rejected
+        return self.accepted / checked if checked else 0.0
 
     @property
     def tokens_per_call(self) -> float:
@@ -196,7 +205,7 @@ def speculative_generate(model, input_ids, draft, max_new_tokens: int = 100, num
                          f"fit in the context window block_size={bs}")
     generator = validate.make_generator(seed, None, model.device)
     drafter = _check_draft(draft, model, settings, generator, T + max_new_tokens)
-    out = SpeculativeOutput(ids.clone(), 0, 0, 0, 0, 0, T)
+    out = SpeculativeOutput(ids.clone(), 0, 0, 0, 0, 0, 0, T)
     if max_new_tokens == 0:
         return out
     tokens = ids[0].tolist()
@@ -209,6 +218,7 @@ def speculative_generate(model, input_ids, draft, max_new_tokens: int = 100, num
             # draft at most left - 1: a round emits up to (drafts + 1) tokens
             new, n, proposed = _round(model, cache, drafter, tokens, min(k, left - 1), settings, generator)
             out.rounds, out.proposed, out.accepted = out.rounds + 1, out.proposed + proposed, out.accepted + n
+            out.rejected += n < proposed
             stop_at = next((i for i, t in enumerate(new) if t in stops), None)
             tokens += new if stop_at is None else new[:stop_at + 1]
             if stop_at is not None:

@@ -53,6 +53,13 @@ def test_greedy_equals_generate_on_heldout_prompts(bundled, draft_model, heldout
                 assert out.acceptance_rate == 1.0 and out.proposed > 0
 
 
+def test_alpha_counts_only_the_drafts_that_were_checked(bundled, draft_model, heldout):
+    model, _ = bundled
+    out = speculative_generate(model, heldout[0], draft_model, 40, 4, temperature=0)
+    assert 0 < out.rejected <= out.rounds and out.accepted + out.rejected <= out.proposed
+    assert out.alpha == out.accepted / (out.accepted + out.rejected) > out.acceptance_rate
+
+
 def test_the_bundled_draft_is_accepted_more_often_than_a_random_one(bundled, draft_model, heldout):
     model, _ = bundled
     rand = random_gpt(1, n_layer=1, n_embd=32, n_head=1, vocab_size=model.config.vocab_size,
@@ -89,6 +96,7 @@ def test_counts_add_up(tiny_model):
     assert out.target_calls == out.rounds + 1                      # the prefill + one pass per round
     assert out.rounds == 3 and out.tokens_per_call == 10 / 3       # 4 + 4 + 2 (the last round drafts 1)
     assert out.proposed == 3 + 3 + 1 == out.accepted and out.draft_calls == 7
+    assert out.rejected == 0 and out.alpha == 1.0
     one = speculative_generate(tiny_model, [5], PromptLookup(), max_new_tokens=4, temperature=0)
     assert one.target_calls == one.rounds and one.draft_calls == 0  # a one-token prompt needs no prefill
     none = speculative_generate(tiny_model, ids, PromptLookup(), max_new_tokens=0)
