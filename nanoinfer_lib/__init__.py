@@ -8,6 +8,7 @@ from .metrics import compute_metrics, corpus_bleu, perplexity, rouge_l, sentence
 from .model import GPT, GPTConfig
 from .sampling import (apply_repetition_penalty, apply_temperature, min_p_filter, sample_next_token,
                        top_k_filter, top_p_filter)
+from .speculative import PromptLookup, SpeculativeOutput, speculative_generate
 from .tokenizer import Tokenizer
 from .widgets import SamplingExplorer, sampling_explorer
 
@@ -19,4 +20,5 @@ __all__ = [
     "top_k_filter", "top_p_filter", "min_p_filter", "benchmark_model",
     "compute_metrics", "perplexity", "corpus_bleu", "sentence_bleu", "rouge_l",
     "SamplingExplorer", "explore_sampling", "sampling_explorer",
+    "speculative_generate", "PromptLookup", "SpeculativeOutput",
 ]
