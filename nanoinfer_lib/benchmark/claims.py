@@ -73,9 +73,7 @@ def _band(low, high) -> str:
 
 
 def _x(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
-    if iv is None:
-        return f"{v:.2f}{unit} (one figure in the file, no spread)"
-    return f"{v:.2f}{unit} [{iv[0]:.2f}-{iv[1]:.2f}]"
+    return f"{v:.2f}{unit}" + (f" [{iv[0]:.2f}-{iv[1]:.2f}]" if iv is not None else "")
 
 
 def _above(iv: tuple[float, float] | None, top: float | None) -> str:
@@ -99,7 +97,7 @@ def _reference(claim: str, value: float, where: str, low=None, high=None, interv
                top: float | None = None) -> Claim:
     """A row from a reference file: a verdict from ``interval`` (what the file's runs support,
     described by ``how``), or none (``REFERENCE``) for a single figure."""
-    text = (_x(value, interval) + (f" ({how})" if how else "")) + _above(interval, top)
+    text = _x(value, interval) + f" ({how or 'one figure in the file, no spread'})" + _above(interval, top)
     return Claim(claim, text, verdict(interval, low, high) if interval is not None else REFERENCE, where, value,
                  interval)
 
@@ -110,7 +108,7 @@ def _range(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str
     key, n = "median_latency_ms", min(num.get("num_runs") or 1, den.get("num_runs") or 1)
     ratio = num[key] / den[key]
     if n < MIN_RANGE_RUNS:
-        return ratio, None, f"medians of {n} runs; their range covers a median {median_coverage(n):.0%} of the time"
+        return ratio, None, f"medians of {n} runs; a range of {n} covers {median_coverage(n):.0%}"
     return ratio, (num["min_latency_ms"] / den["max_latency_ms"], num["max_latency_ms"] / den["min_latency_ms"]), \
         f"range of {n} runs a side"
 
@@ -389,11 +387,11 @@ CLAIMS = ("noise", "kv_speed", "kv_memory", "fp16_memory", "fp16_gpu", "fp32_cpu
           "batching", "threads", "cuda_graphs", "int8_memory")
 
 
-def format_table(rows: list[Claim], sources: dict[str, str] | None = None, width: int = 52) -> str:
+def format_table(rows: list[Claim], sources: dict[str, str] | None = None, width: int = 62) -> str:
     """The table as text: claim | measured | verdict | where, then what each "where" means."""
-    lines = [f"{'claim':58} | {'measured':{width}} | {'verdict':13} | where", "-" * (92 + width)]
+    lines = [f"{'claim':58} | {'measured':{width}} | {'verdict':14} | where", "-" * (93 + width)]
     for r in rows:
-        lines.append(f"{r.claim[:58]:58} | {r.measured[:width]:{width}} | {r.verdict:13} | {r.where}")
+        lines.append(f"{r.claim[:58]:58} | {r.measured[:width]:{width}} | {r.verdict:14} | {r.where}")
     for k, v in (sources or {}).items():
         if any(r.where == k for r in rows):
             lines.append(f"  {k}: {v}")
