@@ -265,8 +265,8 @@ class ClaimRunner:
     def bf16_range(self) -> list[Claim]:
         x = torch.tensor(70000.0)
         ok = bool(torch.isinf(x.half()) and torch.isfinite(x.bfloat16()))
-        text = (f"70000 -> {x.half().item():g} in fp16, {x.bfloat16().item():g} in bf16; largest: "
-                f"{torch.finfo(torch.float16).max:g} vs {torch.finfo(torch.bfloat16).max:.3g}")
+        text = (f"70000 -> {x.half().item():g} in fp16, {x.bfloat16().item():g} in bf16; largest "
+                f"{torch.finfo(torch.float16).max:g} vs {torch.finfo(torch.bfloat16).max:.2g}")
         return [Claim("BF16: better numerical stability (range)", text, HOLDS if ok else FAILS, "this CPU")]
 
     def compile_speed(self) -> list[Claim]:
@@ -302,7 +302,7 @@ class ClaimRunner:
         return row
 
     def batching(self) -> list[Claim]:
-        claim = f"batching 3-5x throughput: >= 3x (batch {BATCH} vs 1, {{}})"
+        claim = f"batching 3-5x throughput: >= 3x (B={BATCH} vs B=1, {{}})"
         pos = min(self.n["position"], self.model.config.block_size - 1)
         c = self._cmp(decode_step_fn(self.model, 1, pos), decode_step_fn(self.model, BATCH, pos), ("batch 1", f"batch {BATCH}"))
         rows = [_live(claim.format("decode steps"), c, "this CPU", 3, scale=BATCH, top=5)]
@@ -387,11 +387,13 @@ CLAIMS = ("noise", "kv_speed", "kv_memory", "fp16_memory", "fp16_gpu", "fp32_cpu
           "batching", "threads", "cuda_graphs", "int8_memory")
 
 
-def format_table(rows: list[Claim], sources: dict[str, str] | None = None, width: int = 62) -> str:
+def format_table(rows: list[Claim], sources: dict[str, str] | None = None) -> str:
     """The table as text: claim | measured | verdict | where, then what each "where" means."""
-    lines = [f"{'claim':58} | {'measured':{width}} | {'verdict':14} | where", "-" * (93 + width)]
+    w = [max([len(h)] + [len(getattr(r, k)) for r in rows]) for h, k in
+         (("claim", "claim"), ("measured", "measured"), ("verdict", "verdict"))]
+    lines = [f"{'claim':{w[0]}} | {'measured':{w[1]}} | {'verdict':{w[2]}} | where", "-" * (sum(w) + 16)]
     for r in rows:
-        lines.append(f"{r.claim[:58]:58} | {r.measured[:width]:{width}} | {r.verdict:14} | {r.where}")
+        lines.append(f"{r.claim:{w[0]}} | {r.measured:{w[1]}} | {r.verdict:{w[2]}} | {r.where}")
     for k, v in (sources or {}).items():
         if any(r.where == k for r in rows):
             lines.append(f"  {k}: {v}")
