@@ -92,8 +92,11 @@ USES = {
     "03_sampling_strategies": ("top_p_filter(", "min_p_filter(", "apply_repetition_penalty(", "SamplingExplorer(",
                                "check_top_p(", "check_survivors(", "check_top_k_mass(", "plot_diversity_vs_perplexity(",
                                "bootstrap_interval(", "verdict("),
-    "04_performance_optimization": ("benchmark_model(", "generate_batch(", "torch.compile", "set_num_threads",
-                                    "quantize_int8", "cuda_graph_step_ms", "check_timer", "check_decode_bytes"),
+    "04_performance_optimization": ("benchmark_model(", "generate_batch(", "bench.compare(", "verdict(", "ClaimRunner(",
+                                    "format_table(", "runner.measure(\"noise\")", "static_greedy(", "batching_sweep(",
+                                    "top_ops(", "quantize_int8", "roofline_roofs(", "place_on_roofline(",
+                                    "FlopCounterMode", "GPT2_SMALL", "plot_roofline(", "native_16bit(",
+                                    "cuda_graph_step_ms", "check_timer", "check_decode_bytes"),
 }
 
 
