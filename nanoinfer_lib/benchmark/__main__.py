@@ -16,6 +16,7 @@ COMMANDS = {  # command -> (module with main(argv), what it measures)
     "vs-hf-gpu": ("vs_hf_gpu", "vs-hf's GPU table in one call: fp16 and bf16, eager and CUDA graphs"),
     "claims": ("claims", "chapter 04: the tutorial's performance claims, measured, with intervals and verdicts"),
     "speculative": ("speculative", "chapter 06: speculative decoding vs plain greedy, measured beside its formula"),
+    "gpu-refs": ("gpu_refs", "the GPU reference files (perf_gpu.json, kv_sweep_gpu.json) re-measured in one call"),
 }
 
 

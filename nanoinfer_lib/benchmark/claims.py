@@ -5,13 +5,16 @@ so a reader checks a verdict against the code that decides it in one place.)
 
     python -m nanoinfer_lib.benchmark claims --out claims.json [--quick] [--no-compile]
 
-Live rows come from ``timing.compare`` (ABBA rounds; bootstrap 95% interval of the ratio; the
-verdict is widened by the run's A/A noise, and by at least ``FLOOR``, so a ratio must clear the
-claim by more than this machine's wobble). A claimed band of speed-ups ("2-4x") is read as its
-lower end ("at least 2x"); a figure above the band is noted, not counted against the claim. Rows read from a reference file keep whatever spread the file kept: per-run
-times, or the runs' min and max (a conservative range), or one figure. Chapter 04 builds the same
-table: it asks ``ClaimRunner.measure`` for each claim in the section that teaches it, and
-``ClaimRunner.run`` at the end measures the rest, in the same order as this command.
+Live rows come from ``timing.compare`` (ABBA rounds; a t 95% interval of the ratio over the rounds;
+the verdict is widened by the run's A/A noise, and by at least ``FLOOR``, so a ratio must clear the
+claim by more than this machine's wobble and the drift between runs). A claimed band of speed-ups
+("2-4x") is read as its lower end ("at least 2x"); a figure above the band is noted, not counted
+against the claim. Exact figures (bytes, counts) get a verdict without noise. Rows read from a
+reference file get a verdict only from an interval the file supports: its runs' times, or the
+conservative range of at least ``MIN_RANGE_RUNS`` runs a side; a single figure is labelled
+``REFERENCE`` and decides nothing. Chapter 04 builds the same table: it asks
+``ClaimRunner.measure`` for each claim in the section that teaches it, and ``ClaimRunner.run`` at
+the end measures the rest, in the same order as this command.
 """
 from __future__ import annotations
 
@@ -26,15 +29,20 @@ import torch
 from .. import cli, validate
 from ..generation import generate
 from ..quantize import quantize_int8
-from .hardware import OtherLoad, describe, device_info, model_memory
+from ..kernels import use_fast_decode
+from .hardware import OtherLoad, describe, device_info, model_memory, native_16bit
+from .stats import median_coverage
 from .kv_sweep import decode_step_fn, generation_peak_memory, load_kv_sweep
 from .perf import load_perf
 from .results import VS_HF_CPU_FILE, command_line, make_results, read_results, write_results
 from .speed import random_prompt
-from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, ratio_interval, verdict
+from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, paired_ratio_interval, ratio_interval, verdict
 
 NOISE = "machine noise"        # the verdict column of the A/A row: it calibrates, it claims nothing
+REFERENCE = "reference only"   # a figure from a file without the spread to decide a claim
 FLOOR = 0.05                   # live verdicts: widened by at least 5% either way (drifts between runs)
+MIN_RANGE_RUNS = 6             # a file's [min, max] covers each median >= 95% from 6 runs a side
+ROUNDS = 6                     # ABBA rounds per live row (t interval with 5 degrees of freedom)
 BUSY = 0.15                    # threads: other programs above this share of the CPUs leave it undecided
 KV_NEW_TOKENS = 100            # the tutorial's own example generates max_new_tokens=100
 PROMPT_LEN, PREFILL_SHAPE, DECODE_TOKENS, BATCH, POSITION = 16, (1, 128), 32, 8, 64
@@ -65,13 +73,11 @@ def _band(low, high) -> str:
 
 
 def _x(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
-    if iv is None or iv[0] == iv[1]:
-        return f"{v:.2f}{unit} (one figure, no spread kept)"
-    return f"{v:.2f}{unit} [{iv[0]:.2f}-{iv[1]:.2f}]"
+    return f"{v:.2f}{unit}" + (f" [{iv[0]:.2f}-{iv[1]:.2f}]" if iv is not None else "")
 
 
-def _above(iv: tuple[float, float], top: float | None) -> str:
-    return f" (above {top:g}x)" if top is not None and iv[0] > top else ""
+def _above(iv: tuple[float, float] | None, top: float | None) -> str:
+    return f" (above {top:g}x)" if top is not None and iv is not None and iv[0] > top else ""
 
 
 def _live(claim: str, c, where: str, low=None, high=None, scale: float = 1.0, what: str = "",
@@ -82,18 +88,29 @@ def _live(claim: str, c, where: str, low=None, high=None, scale: float = 1.0, wh
                  verdict(iv, low, high, c.noise, floor=FLOOR), where, c.ratio * scale, iv, c.noise, {"comparison": c})
 
 
-def _fixed(claim: str, value: float, where: str, low=None, high=None, text: str | None = None,
-           interval: tuple[float, float] | None = None, top: float | None = None) -> Claim:
-    """A row from figures without noise: exact sizes, or a reference file's figures."""
-    iv = interval or (value, value)
-    return Claim(claim, (text or _x(value, interval)) + _above(iv, top), verdict(iv, low, high), where, value, iv)
+def _exact(claim: str, value: float, where: str, low=None, high=None, text: str | None = None) -> Claim:
+    """A row from an exact figure (bytes, counts): no noise, so a firm verdict."""
+    return Claim(claim, text or f"{value:.3f}", verdict((value, value), low, high), where, value, (value, value))
 
 
-def _range(num: dict, den: dict) -> tuple[float, float, tuple[float, float]]:
-    """median(num)/median(den) of two latency dicts, with the conservative range min/max, max/min."""
-    key = "median_latency_ms"
-    return (num[key] / den[key], (num["min_latency_ms"] / den["max_latency_ms"],
-                                  num["max_latency_ms"] / den["min_latency_ms"]))
+def _reference(claim: str, value: float, where: str, low=None, high=None, interval=None, how: str = "",
+               top: float | None = None) -> Claim:
+    """A row from a reference file: a verdict from ``interval`` (what the file's runs support,
+    described by ``how``), or none (``REFERENCE``) for a single figure."""
+    text = _x(value, interval) + f" ({how or 'one figure in the file, no spread'})" + _above(interval, top)
+    return Claim(claim, text, verdict(interval, low, high) if interval is not None else REFERENCE, where, value,
+                 interval)
+
+
+def _range(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str]:
+    """median(num)/median(den) of two latency dicts; with at least ``MIN_RANGE_RUNS`` runs a side,
+    the conservative range min/max, max/min (else None: the range of fewer runs covers too rarely)."""
+    key, n = "median_latency_ms", min(num.get("num_runs") or 1, den.get("num_runs") or 1)
+    ratio = num[key] / den[key]
+    if n < MIN_RANGE_RUNS:
+        return ratio, None, f"medians of {n} runs; a range of {n} covers {median_coverage(n):.0%}"
+    return ratio, (num["min_latency_ms"] / den["max_latency_ms"], num["max_latency_ms"] / den["min_latency_ms"]), \
+        f"range of {n} runs a side"
 
 
 class ClaimRunner:
@@ -111,7 +128,7 @@ class ClaimRunner:
         self.model = validate.model("model", model)
         self.quick, self.compile = validate.flag("quick", quick), validate.flag("compile", compile)
         self.gpu = torch.cuda.is_available() if gpu is None else validate.flag("gpu", gpu)
-        self.rounds = 2 if quick else 4
+        self.rounds = 2 if quick else ROUNDS
         self.log = log or (lambda s: None)
         self.info = device_info("cpu")
         self.sources = {"this CPU": describe(self.info) + " (measured now)"}
@@ -122,10 +139,7 @@ class ClaimRunner:
         self.vs_hf = read_results(VS_HF_CPU_FILE)
         for name, ref in (("GPU file", self.perf_ref), ("GPU kv file", self.kv_ref)):
             if ref is not None:
-                info = ref.get("info") or ref.get("meta")
-                commit = ref.get("library_commit") or info.get("library_commit")
-                self.sources[name] = (f"{info['device_name']}, torch {info['torch']}, results file at commit "
-                                      f"{commit} (before the attention-kernel change)")
+                self.sources[name] = reference_label(ref.get("info") or ref.get("meta"), ref)
         if self.vs_hf is not None:
             hw = self.vs_hf["hardware"]
             self.sources["GPT-2 CPU file"] = (f"{hw['device_name']}, {hw.get('threads')} thread, GPT-2 124M shape "
@@ -151,9 +165,12 @@ class ClaimRunner:
     def _cmp(self, a, b, names, **kw):
         return compare(a, b, names=names, rounds=self.rounds, min_sample_s=0.0 if self.quick else 0.05, **kw)
 
+    def _ids(self, model, batch=1, length=None):
+        return random_prompt(model.config.vocab_size, batch, length or min(PROMPT_LEN, model.config.block_size // 2),
+                             0, model.device)
+
     def _gen(self, model, use_cache=True, new=None, batch=1):
-        ids = random_prompt(model.config.vocab_size, batch, min(PROMPT_LEN, model.config.block_size // 2), 0,
-                            model.device)
+        ids = self._ids(model, batch)
         n = min(new or self.n["new"], model.config.block_size - ids.shape[1])
         return lambda: generate(model, ids, max_new_tokens=n, temperature=0, use_cache=use_cache)
 
@@ -178,10 +195,16 @@ class ClaimRunner:
         rows = [_live(f"KV cache 2-4x faster: >= 2x ({self.n['new']} new tokens, batch 1)", c, "this CPU", 2, top=4)]
         run = next((r for r in (self.kv_ref or {"runs": []})["runs"] if r["model"] == "bundled"), None)
         if run is not None:
-            by = {(r["mode"], r["new_tokens"]): r["seconds"] for r in run["records"]}
+            by = {(r["mode"], r["new_tokens"]): r for r in run["records"]}
             n = min({n for _, n in by}, key=lambda n: abs(n - KV_NEW_TOKENS))
-            rows.append(_fixed(f"KV cache 2-4x faster: >= 2x ({n} new tokens, batch 1)",
-                               by[("uncached", n)] / by[("cached", n)], "GPU kv file", 2, top=4))
+            un, ca = by[("uncached", n)], by[("cached", n)]
+            if un.get("times") and ca.get("times"):
+                v, iv = paired_ratio_interval(un["times"], ca["times"])
+                how = f"{len(un['times'])} paired rounds"
+            else:
+                v, iv, how = un["seconds"] / ca["seconds"], None, ""
+            rows.append(_reference(f"KV cache 2-4x faster: >= 2x ({n} new tokens, batch 1)", v, "GPU kv file", 2,
+                                   interval=iv, how=how, top=4))
         return rows
 
     def kv_memory(self) -> list[Claim]:
@@ -189,7 +212,7 @@ class ClaimRunner:
                                    min(PROMPT_LEN, self.model.config.block_size // 2))
         growth = m["cached"]["peak_bytes"] / m["uncached"]["peak_bytes"]
         claim = "KV cache: ~+50% memory (read: peak x1.4-1.6)"
-        rows = [_fixed(claim, growth, "this CPU", 1.4, 1.6,
+        rows = [_exact(claim, growth, "this CPU", 1.4, 1.6,
                        f"x{growth:.3f} peak ({m['cached']['peak_bytes'] / 2**20:.1f} vs "
                        f"{m['uncached']['peak_bytes'] / 2**20:.1f} MiB, batch 1, {self.n['new']} tokens)")]
         rows[0].detail["memory"] = m
@@ -199,49 +222,51 @@ class ClaimRunner:
                 n = max(r["new_tokens"] for r in rec)
                 peak = {r["mode"]: r["peak_memory_bytes"] for r in rec if r["new_tokens"] == n}
                 g = peak["cached"] / peak["uncached"]
-                rows.append(_fixed(claim, g, "GPU kv file", 1.4, 1.6,
+                rows.append(_exact(claim, g, "GPU kv file", 1.4, 1.6,
                                    f"x{g:.3f} peak (GPT-2 124M, batch {rec[0]['batch_size']}, {n} tokens)"))
         return rows
 
     def fp16_memory(self) -> list[Claim]:
         r = model_memory(copy.deepcopy(self.model).half()) / model_memory(self.model)
-        return [_fixed("FP16 halves weight memory", r, "this CPU", 0.49, 0.51, f"x{r:.3f} bytes of weights")]
+        return [_exact("FP16 halves weight memory", r, "this CPU", 0.49, 0.51, f"x{r:.3f} bytes of weights")]
 
     def fp16_gpu(self) -> list[Claim]:
         claim = "FP16 1.5-2x faster on a GPU: >= 1.5x ({})"
         if self.gpu:
             m32 = copy.deepcopy(self.model).to("cuda")
             m16 = copy.deepcopy(m32).half()
-            rows = [_live(claim.format("prefill 4x512"), self._cmp(self._prefill(m32, (4, 512)), self._prefill(m16, (4, 512)),
+            return [_live(claim.format("prefill 4x512"), self._cmp(self._prefill(m32, (4, 512)), self._prefill(m16, (4, 512)),
                                                                       ("fp32", "fp16"), device="cuda"), "this GPU", 1.5, top=2),
                     _live(claim.format("decode, batch 1"), self._cmp(self._gen(m32), self._gen(m16), ("fp32", "fp16"),
                                                                       device="cuda"), "this GPU", 1.5, top=2)]
-            return rows
         if self.perf_ref is None:
             return []
         p = self.perf_ref["precision"]
         rows = []
         for phase in ("prefill", "decode"):
-            v, iv = _range(p["float32"][phase], p["float16"][phase])
-            rows.append(_fixed(claim.format(phase + (" 4x512" if phase == "prefill" else ", batch 1")), v,
-                               "GPU file", 1.5, None, _x(v, iv) + " (range of the runs)", iv, top=2))
+            v, iv, how = _file_ratio(p["float32"][phase], p["float16"][phase])
+            rows.append(_reference(claim.format(phase + (" 4x512" if phase == "prefill" else ", batch 1")), v,
+                                   "GPU file", 1.5, None, iv, how, top=2))
         return rows
 
     def fp32_cpu(self) -> list[Claim]:
         m16 = copy.deepcopy(self.model).half()
+        native = native_16bit(self.info["cpu_features"])["float16"]
         rows = []
         for phase, a, b in (("prefill", self._prefill(m16), self._prefill(self.model)),
                             ("decode", self._gen(m16, new=self.n["decode"]), self._gen(self.model, new=self.n["decode"]))):
             shape = "x".join(map(str, self.n["prefill"])) if phase == "prefill" else f"{self.n['decode']} tokens"
-            rows.append(_live(f"FP32 faster than FP16 on a CPU ({phase} {shape})", self._cmp(a, b, ("fp16", "fp32")),
-                              "this CPU", 1.0, what="fp16 time / fp32 time"))
+            row = _live(f"FP32 faster than FP16 on a CPU ({phase} {shape})", self._cmp(a, b, ("fp16", "fp32")),
+                        "this CPU", 1.0, what="fp16 time / fp32 time")
+            row.detail["native_fp16"] = native
+            rows.append(row)
         return rows
 
     def bf16_range(self) -> list[Claim]:
         x = torch.tensor(70000.0)
         ok = bool(torch.isinf(x.half()) and torch.isfinite(x.bfloat16()))
-        text = (f"70000 -> {x.half().item():g} in fp16, {x.bfloat16().item():g} in bf16; largest: "
-                f"{torch.finfo(torch.float16).max:g} vs {torch.finfo(torch.bfloat16).max:.3g}")
+        text = (f"70000 -> {x.half().item():g} in fp16, {x.bfloat16().item():g} in bf16; largest "
+                f"{torch.finfo(torch.float16).max:g} vs {torch.finfo(torch.bfloat16).max:.2g}")
         return [Claim("BF16: better numerical stability (range)", text, HOLDS if ok else FAILS, "this CPU")]
 
     def compile_speed(self) -> list[Claim]:
@@ -250,32 +275,34 @@ class ClaimRunner:
             rows.append(self._compiled_decode())
         if self.perf_ref is not None and "compile" in self.perf_ref:
             c = self.perf_ref["compile"]
-            v, iv = _range(c["eager"], c["compiled"])
-            rows.append(_fixed(f"torch.compile speeds up ({c['dtype']} prefill 4x512)", v, "GPU file", 1.0,
-                               text=_x(v, iv) + " (range of the runs)", interval=iv))
+            v, iv, how = _file_ratio(c["eager"], c["compiled"])
+            rows.append(_reference(f"torch.compile speeds up ({c['dtype']} prefill 4x512)", v, "GPU file", 1.0,
+                                   interval=iv, how=how))
         return rows
 
     def _compiled_decode(self) -> Claim:
+        """``generate`` (eager) against the library's compiled decode (``kernels.compiled_greedy``:
+        each step compiled on a static cache), same prompt and tokens; compiled once, untimed."""
         from torch._dynamo.utils import counters
         from ..cuda_graphs import static_greedy
-        ids = random_prompt(self.model.config.vocab_size, 1, PROMPT_LEN if not self.quick else 4, 0)
-        n = self.n["decode"]
-        graphs = counters["stats"]["unique_graphs"]
-        t0 = time.perf_counter()
+        ids, n = self._ids(self.model, 1, PROMPT_LEN if not self.quick else 4), self.n["decode"]
+        fast = use_fast_decode(copy.deepcopy(self.model))              # what compiled_greedy does, on a copy
+        claim = f"torch.compile speeds up decode (static cache, {n} tokens)"
+        graphs, t0 = counters["stats"]["unique_graphs"], time.perf_counter()
         try:
-            static_greedy(self.model, ids, n, mode="compile")                  # compiles (once per process)
+            out = static_greedy(fast, ids, n, mode="compile")                 # compiles (once per process)
         except Exception as e:                                              # e.g. no C++ compiler
-            return Claim("torch.compile speeds up (decode step, static cache)", f"could not compile: "
-                         f"{type(e).__name__}", INCONCLUSIVE, "this CPU")
+            return Claim(claim, f"could not compile: {type(e).__name__}", INCONCLUSIVE, "this CPU")
         compile_s = time.perf_counter() - t0
-        c = self._cmp(lambda: static_greedy(self.model, ids, n, mode="eager"),
-                      lambda: static_greedy(self.model, ids, n, mode="compile"), ("eager", "compiled"))
-        row = _live(f"torch.compile speeds up (decode step, static cache, {n} tokens)", c, "this CPU", 1.0)
-        row.detail.update(compile_s=compile_s, new_graphs=counters["stats"]["unique_graphs"] - graphs)
+        c = self._cmp(lambda: generate(self.model, ids, max_new_tokens=n, temperature=0),
+                      lambda: static_greedy(fast, ids, n, mode="compile"), ("generate", "compiled"))
+        row = _live(claim, c, "this CPU", 1.0, what="generate time / compiled time")
+        row.detail.update(compile_s=compile_s, new_graphs=counters["stats"]["unique_graphs"] - graphs,
+                          same_tokens=bool(torch.equal(out, generate(self.model, ids, max_new_tokens=n, temperature=0))))
         return row
 
     def batching(self) -> list[Claim]:
-        claim = f"batching 3-5x throughput: >= 3x (batch {BATCH} vs 1, {{}})"
+        claim = f"batching 3-5x throughput: >= 3x (B={BATCH} vs B=1, {{}})"
         pos = min(self.n["position"], self.model.config.block_size - 1)
         c = self._cmp(decode_step_fn(self.model, 1, pos), decode_step_fn(self.model, BATCH, pos), ("batch 1", f"batch {BATCH}"))
         rows = [_live(claim.format("decode steps"), c, "this CPU", 3, scale=BATCH, top=5)]
@@ -285,15 +312,18 @@ class ClaimRunner:
             n = min(n for b, n in case if b == 1)
             t1, t8 = case.get((1, n)), case.get((BATCH, n))
             if t1 is not None and t8 is not None:
-                g = BATCH * np.median(t1) / np.median(t8)
+                g = BATCH * np.exp(np.log(t1).mean() - np.log(t8).mean())
                 iv = tuple(BATCH * v for v in ratio_interval(t1, t8))
-                rows.append(_fixed(claim.format(f"generate {n} tokens"), g, "GPT-2 CPU file", 3, None,
-                                   _x(g, iv) + f" ({len(t1)} runs each)", iv, top=5))
+                rows.append(_reference(claim.format(f"generate {n} tokens"), g, "GPT-2 CPU file", 3, None, iv,
+                                       f"{len(t1)} runs each, t interval", top=5))
         if self.perf_ref is not None:
-            tps = {r["batch_size"]: r["tokens_per_second"] for r in self.perf_ref["batching"]["float32"]}
-            if 1 in tps and BATCH in tps:
-                rows.append(_fixed(claim.format("generate_batch, 16 prompts"), tps[BATCH] / tps[1], "GPU file", 3,
-                                   top=5))
+            by = {r["batch_size"]: r for r in self.perf_ref["batching"]["float32"]}
+            if 1 in by and BATCH in by:
+                t1, t8 = by[1].get("times_s", {}).get("whole"), by[BATCH].get("times_s", {}).get("whole")
+                iv = tuple(BATCH * v for v in ratio_interval(t1, t8)) if t1 and t8 and len(t1) > 1 else None
+                rows.append(_reference(claim.format(f"generate_batch, {by[1]['prompts']} prompts"),
+                                       by[BATCH]["tokens_per_second"] / by[1]["tokens_per_second"], "GPU file", 3,
+                                       interval=iv, how=f"{len(t1)} rounds, t interval" if iv else "", top=5))
         return rows
 
     def threads(self) -> list[Claim]:
@@ -320,16 +350,36 @@ class ClaimRunner:
         if self.gpu:
             from ..cuda_graphs import cuda_graph_step_ms
             r = cuda_graph_step_ms(copy.deepcopy(self.model).to("cuda"), context_len=128)
-            return [_fixed(claim, r["eager_ms"] / r["graph_ms"], "this GPU", 1.0)]
+            return [_reference(claim, r["eager_ms"] / r["graph_ms"], "this GPU", 1.0,
+                               how="medians of 50 runs each, no interval")]
         if self.perf_ref is None or "cuda_graph" not in self.perf_ref:
             return []
         r = next(g for g in self.perf_ref["cuda_graph"] if g["dtype"] == "float32")
-        return [_fixed(claim, r["eager_ms"] / r["graph_ms"], "GPU file", 1.0)]
+        return [_reference(claim, r["eager_ms"] / r["graph_ms"], "GPU file", 1.0)]
 
     def int8_memory(self) -> list[Claim]:
         r = model_memory(quantize_int8(self.model)) / model_memory(self.model)
-        return [_fixed("int8 quantization saves memory", r, "this CPU", None, 0.99,
+        return [_exact("int8 quantization saves memory", r, "this CPU", None, 0.99,
                        f"x{r:.3f} bytes of weights (embeddings stay fp32)")]
+
+
+def reference_label(info: dict, ref: dict) -> str:
+    """Where a reference file was measured, and that it is older than the code that reads it."""
+    commit = ref.get("library_commit") or info.get("library_commit")
+    date = str(ref.get("date") or info.get("date") or "")[:10]
+    legacy = ref.get("legacy", info.get("legacy"))
+    old = " (an older reference: before the attention-kernel change, not re-measured since)" if legacy else ""
+    return f"{info['device_name']}, torch {info['torch']}, measured {date} at commit {commit}{old}"
+
+
+def _file_ratio(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str]:
+    """Ratio of two timings from a perf file: Welch's t interval on their runs' times when the file
+    kept them, else ``_range`` (the conservative range of enough runs, or no interval)."""
+    a, b = num.get("times_s"), den.get("times_s")
+    if a and b and len(a) > 1 and len(b) > 1:
+        return float(np.exp(np.log(a).mean() - np.log(b).mean())), ratio_interval(a, b), \
+            f"{len(a)} and {len(b)} runs, t interval"
+    return _range(num, den)
 
 
 # the table's rows, in order: ClaimRunner methods
@@ -337,11 +387,13 @@ CLAIMS = ("noise", "kv_speed", "kv_memory", "fp16_memory", "fp16_gpu", "fp32_cpu
           "batching", "threads", "cuda_graphs", "int8_memory")
 
 
-def format_table(rows: list[Claim], sources: dict[str, str] | None = None, width: int = 52) -> str:
+def format_table(rows: list[Claim], sources: dict[str, str] | None = None) -> str:
     """The table as text: claim | measured | verdict | where, then what each "where" means."""
-    lines = [f"{'claim':58} | {'measured':{width}} | {'verdict':13} | where", "-" * (92 + width)]
+    w = [max([len(h)] + [len(getattr(r, k)) for r in rows]) for h, k in
+         (("claim", "claim"), ("measured", "measured"), ("verdict", "verdict"))]
+    lines = [f"{'claim':{w[0]}} | {'measured':{w[1]}} | {'verdict':{w[2]}} | where", "-" * (sum(w) + 16)]
     for r in rows:
-        lines.append(f"{r.claim[:58]:58} | {r.measured[:width]:{width}} | {r.verdict:13} | {r.where}")
+        lines.append(f"{r.claim:{w[0]}} | {r.measured:{w[1]}} | {r.verdict:{w[2]}} | {r.where}")
     for k, v in (sources or {}).items():
         if any(r.where == k for r in rows):
             lines.append(f"  {k}: {v}")

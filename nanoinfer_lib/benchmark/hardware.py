@@ -1,10 +1,14 @@
 """What a measurement ran on, and the machine's limits: the CPU's model and the features that decide
-the course's claims, the GPU, memory in use (``peak_memory`` of a call), and the memory-bandwidth roofs.
+the course's claims, the GPU, memory in use (``peak_memory`` of a call), and the roofs of a roofline.
 
-The memory roof is **read** bandwidth: a reduction (``x.sum()``) over a buffer far larger than the
-last-level cache, filled first (a never-written buffer reads from the zero page and looks
-impossibly fast), at the thread count already set. Copy bandwidth is kept as a second reference;
-a copy reads and writes every byte, so on many CPUs it reaches well under the read rate.
+Three roofs, each the best of several runs at the thread count already set (``roofline_roofs``):
+- compute: GFLOP/s of a large matrix product (``compute_roof``);
+- cache read: GB/s of a reduction (``x.sum()``) over a buffer that fits in the last-level cache,
+  whose size is read from the machine (``last_level_cache_bytes``);
+- DRAM read: the same over a buffer far larger than that cache (``read_bandwidth``'s default).
+Buffers are filled first (a never-written buffer reads from the zero page and looks impossibly
+fast). Copy bandwidth is kept as another reference: a copy reads and writes every byte, so on many
+CPUs it reaches well under the read rate. ``place_on_roofline`` says which roof bounds a workload.
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ from .timing import time_fn
 # CPU flags (as /proc/cpuinfo names them) that decide the precision and speed claims
 CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "avx512_vnni": "AVX512-VNNI",
                 "avx_vnni": "AVX-VNNI", "amx_bf16": "AMX-BF16", "amx_int8": "AMX-INT8", "asimd": "NEON",
-                "sve": "SVE", "bf16": "BF16 (Arm)"}
+                "sve": "SVE", "bf16": "BF16 (Arm)", "avx512_fp16": "AVX512-FP16", "amx_fp16": "AMX-FP16",
+                "asimdhp": "FP16 (Arm)"}
 
 
 def _cpuinfo() -> str:
@@ -62,13 +67,36 @@ def cpu_features() -> list[str]:
     return [name for flag, name in CPU_FEATURES.items() if flag in flags]
 
 
+# features that compute in a 16-bit format natively (dot products or tiles); without them the
+# CPU converts to float32 and back, and a 16-bit model pays for the conversion
+NATIVE_16BIT = {"bfloat16": ("AVX512-BF16", "AMX-BF16", "BF16 (Arm)"),
+                "float16": ("AVX512-FP16", "AMX-FP16", "FP16 (Arm)")}
+
+
+def native_16bit(features: list[str] | None = None) -> dict[str, list[str]]:
+    """{"bfloat16": [...], "float16": [...]}: the features of this CPU (or of ``features``, names as
+    ``cpu_features`` gives them) that compute in each 16-bit format natively; an empty list means
+    that format is converted to float32 in software."""
+    have = set(cpu_features() if features is None else features)
+    return {dtype: [f for f in names if f in have] for dtype, names in NATIVE_16BIT.items()}
+
+
 def last_level_cache_bytes() -> int | None:
-    """Size of the CPU's largest cache (Linux sysfs), or None."""
+    """Size of the CPU's largest cache as the system reports it (Linux: sysfs, the caches of cpu0;
+    macOS: sysctl), or None where it does not say."""
     sizes = []
     for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
         m = re.fullmatch(r"(\d+)([KMG]?)", f.read_text().strip())
         if m:
             sizes.append(int(m.group(1)) * {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}[m.group(2)])
+    if not sizes and platform.system() == "Darwin":
+        for key in ("hw.l3cachesize", "hw.l2cachesize"):
+            try:
+                out = subprocess.run(["sysctl", "-n", key], capture_output=True, text=True, timeout=5).stdout.strip()
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if out.isdigit() and int(out) > 0:
+                sizes.append(int(out))
     return max(sizes) if sizes else None
 
 

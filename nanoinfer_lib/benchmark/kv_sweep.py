@@ -21,7 +21,8 @@ from ..model import GPT, GPT2_SMALL
 from .hardware import device_info, model_memory, peak_memory
 from .results import KV_SWEEP_GPU_FILE, command_line, make_results, read_results, write_results
 from .speed import random_prompt
-from .timing import bootstrap_interval, synchronize, time_fn
+from .stats import paired_ratio_interval
+from .timing import synchronize, time_fn
 
 KV_SWEEP_NEW_TOKENS = (16, 32, 64, 128, 240, 496)   # new tokens after a 16-token prompt: up to 512 positions
 
@@ -198,15 +199,16 @@ def speedups(records: list[dict]) -> dict[int, float]:
             for (mode, n) in sorted(by) if mode == "cached" and ("uncached", n) in by}
 
 
-def speedup_intervals(records: list[dict], seed: int = 0) -> dict[int, tuple[float, float]]:
-    """{new_tokens: bootstrap 95% interval of the speedup} over the paired rounds of ``kv_sweep``
-    (records measured before repeats were kept give a zero-width interval at their ratio)."""
+def speedup_intervals(records: list[dict]) -> dict[int, tuple[float, float]]:
+    """{new_tokens: 95% interval of the speedup}: the t interval of the per-round ratios uncached /
+    cached over the paired rounds of ``kv_sweep`` (``stats.paired_ratio_interval``, honest with 3
+    rounds). Records measured before repeats were kept give a zero-width interval at their ratio."""
     by = {(r["mode"], r["new_tokens"]): np.array(r.get("times") or [r["seconds"]]) for r in records}
     out = {}
-    for n in speedups(records):
+    for n, s in speedups(records).items():
         un, ca = by[("uncached", n)], by[("cached", n)]
         k = min(len(un), len(ca))
-        out[n] = bootstrap_interval(lambda idx: np.median(un[:k][idx]) / np.median(ca[:k][idx]), k, seed=seed)
+        out[n] = paired_ratio_interval(un[:k], ca[:k])[1] if k > 1 else (s, s)
     return out
 
 

@@ -1,5 +1,6 @@
 """``perf``: chapter 04's measurements on one device (precision, the KV cache, batching, threads,
-CUDA graphs, torch.compile, bandwidth), written to a results file; the GPU reference of chapter 04.
+CUDA graphs, torch.compile, the synchronisation trap, bandwidth and the roofline), written to a
+results file; the GPU reference of chapter 04 (``gpu-refs`` re-measures it with kv-sweep's).
 Also the pieces chapter 04 uses itself: ``batching_sweep`` (the same workload at several batch
 sizes, prefill timed apart from decode) and ``top_ops`` (where a call spends its time, by operator).
 
@@ -23,9 +24,13 @@ from ..cuda_graphs import cuda_graph_step_ms
 from ..quantize import quantize_int8
 from .hardware import copy_bandwidth, fraction_of_roof, model_memory, read_bandwidth
 from .results import PERF_GPU_FILE, checkpoint_sha256, command_line, make_results, read_results, write_results
-from .speed import benchmark_decode, benchmark_model, decode_bytes_per_step
+from .roofline import place_on_roofline, roofline_roofs
+from .speed import benchmark_decode, benchmark_model, decode_bytes_per_step, decode_flops_per_step
 from .timing import median_interval, synchronize, time_fn, time_fn_unsynced
 
+
+# chapter 04's batching workload, shared with this command so a GPU file compares point for point
+BATCHING = {"prompts": 8, "new_tokens": 32, "batch_sizes": (1, 2, 4, 8), "rounds": 6}
 
 # figures a legacy file holds that are known to be wrong, left out when it is read (kept in the file)
 EXCLUDED = {("batching", "bfloat16"): "measured with cuDNN attention, which built a new plan at every decode "
@@ -85,6 +90,22 @@ def batching_sweep(model, tokenizer, prompts: list[str], batch_sizes=(1, 2, 4, 8
             row[key + "_interval"] = median_interval(values.tolist()) if rounds > 1 else (row[key], row[key])
         rows.append(row)
     return rows
+
+
+def sync_trap(model, shape=(4, 512), runs: int = 10, device="cuda") -> dict:
+    """Milliseconds a timer reads without and with GPU synchronisation, for a forward pass over
+    ``shape`` and for a large matrix product (4096 x 4096, whose kernel runs far longer than its
+    launch, so the unsynchronised timer sees only the launch)."""
+    ids = torch.zeros(shape, dtype=torch.long, device=device)
+    x = torch.randn(4096, 4096, device=device)
+    out = {}
+    with torch.inference_mode():
+        for name, fn in (("forward", lambda: model(ids)), ("matmul_4096", lambda: x @ x)):
+            fn()
+            synchronize(device)
+            out[name] = {"without_sync_ms": statistics.median(time_fn_unsynced(fn, runs)) * 1e3,
+                         "with_sync_ms": statistics.median(time_fn(fn, runs, 2, device)) * 1e3}
+    return dict(out["forward"], matmul_4096=out["matmul_4096"])        # forward at the top level, as before
 
 
 @contextmanager
@@ -153,14 +174,12 @@ def main(argv: list[str]) -> int:
 
     res["kv_cache"] = {k: benchmark_decode(model, new_tokens=new, num_runs=2, use_cache=c)
                        for k, c in (("cached", True), ("uncached", False))}
-    prompts = [t["prompt"] for t in texts][:(4 if q else 16)]
-    res["batching"] = {"float32": batching_sweep(model, tokenizer, prompts, [1, 4] if q else [1, 2, 4, 8, 16],
-                                                 new_tokens=4 if q else 64, rounds=2 if q else 3)}
+    prompts = [t["prompt"] for t in texts][:(4 if q else BATCHING["prompts"])]
+    res["batching"] = {"float32": batching_sweep(model, tokenizer, prompts, [1, 4] if q else BATCHING["batch_sizes"],
+                                                 new_tokens=4 if q else BATCHING["new_tokens"],
+                                                 rounds=2 if q else BATCHING["rounds"])}
     if device.type == "cuda":            # a timer without synchronisation measures only the launches
-        ids = torch.zeros(shape, dtype=torch.long, device=device)
-        with torch.inference_mode():
-            res["sync"] = {"without_sync_ms": statistics.median(time_fn_unsynced(lambda: model(ids), runs)) * 1e3,
-                           "with_sync_ms": statistics.median(time_fn(lambda: model(ids), runs, 2, device)) * 1e3}
+        res["sync"] = sync_trap(model, shape, runs, device)
         res["cuda_graph"] = [cuda_graph_step_ms(copy.deepcopy(model).to(validate.DTYPES[name]), context_len=128)
                              | {"dtype": name} for name in work_dtypes]
     else:
@@ -193,6 +212,10 @@ def main(argv: list[str]) -> int:
                             achieved_gb_s=step_bytes * d["tokens_per_second"] / 1e9)
     res["bandwidth"]["read_roof_fraction"] = fraction_of_roof(res["bandwidth"]["achieved_gb_s"],
                                                               res["bandwidth"]["read_gb_s"])   # None: above the roof
+    roofs = roofline_roofs(device, quick=q)
+    flops = decode_flops_per_step(model, 1, 16 + new // 2)["total"]
+    res["roofline"] = {"roofs": roofs, "decode_batch_1": place_on_roofline(flops, step_bytes, 1 / d["tokens_per_second"],
+                                                                           roofs)}
     write_results(args.out, make_results("perf", res, device=device, command=command_line(["perf", *argv]), repeats=runs))
     print(f"wrote {args.out}")
     return 0

@@ -1,6 +1,6 @@
 """How fast a model runs: ``benchmark_model`` (one forward pass over a batch, a prefill) and
-``benchmark_decode`` (greedy generation), and the bytes that decoding must read from memory, which
-set its speed limit (the roofline of chapter 04)."""
+``benchmark_decode`` (greedy generation), and the bytes that decoding must read from memory and the
+operations it does, which set its speed limits (the roofline of chapter 04)."""
 from __future__ import annotations
 
 import torch
@@ -111,6 +111,21 @@ def decode_bytes_per_step(model: nn.Module, batch_size: int, context_len: int) -
     weights = model_memory(model) - cfg.block_size * cfg.n_embd * dtype.itemsize
     cache = kv_cache_bytes(cfg, B, S, dtype)
     return {"weights": weights, "kv_cache": cache, "total": weights + cache}
+
+
+def decode_flops_per_step(model: nn.Module, batch_size: int, context_len: int) -> dict:
+    """Floating-point operations of one decode step (a multiply-add counts 2), by formula: per row,
+    the matrix products of every layer (queries, keys, values and the attention's output: 4 C^2; the
+    MLP's two: 8 C^2), the lm_head (V C), and attention over ``context_len`` positions (Q K^T and the
+    weighted sum of V: 4 C S per layer). Elementwise work (LayerNorm, GELU, softmax, biases: O(C) per
+    row) is left out. ``torch.utils.flop_counter`` counts the same ``matmul`` figure; it does not
+    count the CPU's fused attention."""
+    cfg = model.config
+    B, S = validate.integer("batch_size", batch_size, 1), validate.integer("context_len", context_len, 1)
+    C, L = cfg.n_embd, cfg.n_layer
+    matmul = 2 * B * (12 * L * C * C + cfg.vocab_size * C)
+    attention = 4 * B * L * C * S
+    return {"matmul": matmul, "attention": attention, "total": matmul + attention}
 
 
 def generation_bytes(model: nn.Module, batch_size: int, prompt_len: int, new_tokens: int) -> int:

@@ -5,8 +5,9 @@ conditions interleaved and says how sure the ratio is, and ``verdict``, which tu
 ``compare`` runs ABBA rounds (a, b, b, a), so slow drifts of a shared machine hit both conditions
 alike. Each sample is a block of calls long enough to sit well above the timer's resolution, timed
 with ``torch.utils.benchmark.Timer`` (which synchronises CUDA) at the thread count already set.
-The ratio median(a) / median(b) gets a bootstrap 95% interval over rounds, and the two samples of
-``a`` inside each round give an A/A ratio: the noise floor of this machine, right now.
+Each round gives one ratio a/b; the ratio reported is their geometric mean, with a Student t 95%
+interval over the rounds (honest with a handful of rounds, see ``stats``). The A/A noise compares
+the same work with itself, like with like: each round's first half (a, b) with its second (b, a).
 """
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 import torch.utils.benchmark as tbench
 
 from .. import validate
+from .stats import (abba_statistics, bootstrap_interval, median_interval, median_label,  # noqa: F401
+                    paired_ratio_interval, ratio_interval)
 
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 
@@ -70,45 +72,16 @@ def latency_stats(times_s: list[float]) -> dict:
             "min_latency_ms": min(ms), "max_latency_ms": max(ms)}
 
 
-def bootstrap_interval(stat: Callable[[np.ndarray], float], n: int, resamples: int = 2000,
-                       seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat(indices)`` over ``n`` paired samples (resampled by index)."""
-    rng = np.random.default_rng(seed)
-    values = np.array([stat(rng.integers(0, n, n)) for _ in range(resamples)])
-    tail = (1 - level) / 2 * 100
-    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
-
-
-def ratio_interval(num: list[float], den: list[float], resamples: int = 2000, seed: int = 0,
-                   level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(num) / median(den) for two samples that were not
-    taken in pairs (each resampled on its own)."""
-    x, y = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
-    if x.size == 0 or y.size == 0:
-        raise ValueError("num and den must be non-empty lists of times")
-    rng = np.random.default_rng(seed)
-    values = [np.median(rng.choice(x, x.size)) / np.median(rng.choice(y, y.size)) for _ in range(resamples)]
-    tail = (1 - level) / 2 * 100
-    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
-
-
-def median_interval(times: list[float], seed: int = 1) -> tuple[float, float]:
-    """Bootstrap 95% interval of the median of ``times`` (the error bar of a median timing)."""
-    t = np.asarray(times, dtype=float)
-    if t.ndim != 1 or t.size == 0:
-        raise ValueError(f"times must be a non-empty list of numbers, got {times!r}")
-    return bootstrap_interval(lambda idx: float(np.median(t[idx])), t.size, seed=seed)
-
-
 @dataclass
 class Comparison:
-    """Two conditions timed interleaved. Times are seconds per call, one per sample."""
+    """Two conditions timed interleaved. Times are seconds per call, one per sample, in the order
+    they ran (``a``: the first and last sample of each ABBA round; ``b``: the two middle ones)."""
     names: tuple[str, str]
     a: list[float]
     b: list[float]
-    ratio: float                         # median(a) / median(b): > 1 means b is faster
-    interval: tuple[float, float]        # bootstrap 95% interval of the ratio
-    noise: tuple[float, float]           # A/A: 95% interval of a's own ratio inside a round
+    ratio: float                         # a / b, geometric mean over rounds: > 1 means b is faster
+    interval: tuple[float, float]        # t 95% interval of the ratio over the rounds
+    noise: tuple[float, float]           # A/A: 95% interval, rounds' halves (a, b) vs (b, a)
     calls_per_sample: tuple[int, int]
     meta: dict = field(default_factory=dict)
 
@@ -120,9 +93,15 @@ class Comparison:
     def median_b(self) -> float:
         return statistics.median(self.b)
 
-    def verdict(self, low: float | None = 1.0, high: float | None = None, scale: float = 1.0) -> str:
-        """``verdict`` of the claim "``scale`` x ratio lies in [low, high]", widened by this run's noise."""
-        return verdict(self.scaled_interval(scale), low, high, self.noise)
+    @property
+    def rounds(self) -> int:
+        return len(self.a) // 2
+
+    def verdict(self, low: float | None = 1.0, high: float | None = None, scale: float = 1.0,
+                floor: float = 0.0) -> str:
+        """``verdict`` of the claim "``scale`` x ratio lies in [low, high]", widened by this run's
+        A/A noise, and by at least ``floor``."""
+        return verdict(self.scaled_interval(scale), low, high, self.noise, floor)
 
     def scaled_interval(self, scale: float = 1.0) -> tuple[float, float]:
         """The ratio's interval times ``scale`` (e.g. the batch size, to turn a time ratio into a
@@ -130,7 +109,8 @@ class Comparison:
         return self.interval[0] * scale, self.interval[1] * scale
 
     def spread(self, which: str = "a") -> tuple[float, float]:
-        """Bootstrap 95% interval of the median time per call of condition ``which`` ("a" or "b")."""
+        """Interval of the median time per call of condition ``which`` ("a" or "b") over its
+        ``2 * rounds`` samples (``stats.median_interval``: the range of the runs below 6 samples)."""
         return median_interval(self.a if validate.choice("which", which, ("a", "b")) == "a" else self.b)
 
     def as_dict(self) -> dict:
@@ -142,7 +122,7 @@ class Comparison:
         a, b = self.names
         return (f"{a}: {_ms(self.median_a)}, {b}: {_ms(self.median_b)}, {a}/{b} = {self.ratio:.2f}x "
                 f"[95% {self.interval[0]:.2f}-{self.interval[1]:.2f}], A/A noise "
-                f"{self.noise[0]:.3f}-{self.noise[1]:.3f} ({len(self.a) // 2} ABBA rounds)")
+                f"{self.noise[0]:.3f}-{self.noise[1]:.3f} ({self.rounds} ABBA rounds)")
 
 
 def _ms(seconds: float) -> str:
@@ -161,13 +141,14 @@ def _threads(n: int | None):
 
 
 def compare(a: Callable[[], object], b: Callable[[], object], names: tuple[str, str] = ("a", "b"),
-            rounds: int = 5, warmup: int = 1, min_sample_s: float = 0.02, seed: int = 0,
+            rounds: int = 5, warmup: int = 1, min_sample_s: float = 0.02,
             device: torch.device | str | None = None, threads: tuple[int, int] | None = None) -> Comparison:
     """Time ``a`` and ``b`` in ``rounds`` ABBA rounds after ``warmup`` calls of each.
 
     Each sample repeats a call as often as needed to last about ``min_sample_s`` (measured on the
     warm-up), so timer resolution and per-sample overhead do not matter. Samples run at the thread
-    count already set, or at ``threads = (threads for a, threads for b)``. Returns a ``Comparison``.
+    count already set, or at ``threads = (threads for a, threads for b)``. Returns a ``Comparison``
+    whose ratio, interval and A/A noise come from ``stats.abba_statistics``.
     """
     for name, fn in (("a", a), ("b", b)):
         if not callable(fn):
@@ -195,39 +176,43 @@ def compare(a: Callable[[], object], b: Callable[[], object], names: tuple[str, 
     for _ in range(rounds):
         for which in (0, 1, 1, 0):
             samples[which].append(timers[which].timeit(numbers[which]).median)
-    ta, tb_ = np.array(samples[0]), np.array(samples[1])
-    first, second = ta[0::2], ta[1::2]                       # a's two samples in each round
-    pairs_b = tb_.reshape(rounds, 2)
-    ratio = lambda idx: np.median(np.r_[first[idx], second[idx]]) / np.median(pairs_b[idx])   # noqa: E731
-    aa = lambda idx: np.median(first[idx]) / np.median(second[idx])                          # noqa: E731
-    return Comparison(names=tuple(names), a=ta.tolist(), b=tb_.tolist(),
-                      ratio=float(np.median(ta) / np.median(tb_)),
-                      interval=bootstrap_interval(ratio, rounds, seed=seed),
-                      noise=bootstrap_interval(aa, rounds, seed=seed + 1),
-                      calls_per_sample=(numbers[0], numbers[1]),
+    st = abba_statistics(samples[0], samples[1])
+    return Comparison(names=tuple(names), a=samples[0], b=samples[1], ratio=st["ratio"], interval=st["interval"],
+                      noise=st["noise"], calls_per_sample=(numbers[0], numbers[1]),
                       meta={"rounds": rounds, "threads": list(threads)})
 
 
 def verdict(interval: tuple[float, float], low: float | None = 1.0, high: float | None = None,
-            noise: tuple[float, float] | None = None, floor: float = 0.0) -> str:
-    """Decide a claim "the ratio lies in [low, high]" (either end may be None) from a 95% interval.
+            noise: tuple[float, float] | None = None, floor: float = 0.0, kind: str = "ratio") -> str:
+    """Decide a claim "the value lies in [low, high]" (either end may be None) from its 95% interval.
 
-    With ``noise`` (an A/A interval), the interval is first widened by it: a ratio must clear the
-    claim by more than the machine's own run-to-run wobble. ``floor`` widens it by at least that
-    fraction either way (drifts between runs that one run's A/A cannot see). "holds": the widened
-    interval lies inside the claim; "does not hold": it lies wholly outside; otherwise "inconclusive".
+    First the interval is widened either way by the larger of ``floor`` and how far the ``noise``
+    interval (an A/A run's) reaches from "no difference": a value must clear the claim by more than
+    the machine's own wobble, and by more than the drift between runs that one run cannot see.
+    ``kind="ratio"``: a positive ratio (no difference: 1), widened by factors, ``floor`` a fraction
+    (0.05: 5% either way). ``kind="difference"``: a difference that may cross 0 (no difference: 0),
+    widened by adding, ``floor`` in its units. "holds": the widened interval lies inside the claim;
+    "does not hold": wholly outside it; otherwise "inconclusive".
     """
     lo, hi = (validate.number("interval[i]", v) for v in interval)
     if lo > hi:
         raise ValueError(f"interval must be (low, high) with low <= high, got {tuple(interval)}")
     if low is not None and high is not None and low > high:
         raise ValueError(f"low must be <= high, got low={low}, high={high}")
-    floor = validate.number("floor", floor, 0.0, 1.0, high_open=True)
-    down, up = 1.0 - floor, 1.0 / (1.0 - floor)
-    if noise is not None:
-        n_lo, n_hi = (validate.number("noise[i]", v, 0.0, low_open=True) for v in noise)
-        down, up = min(down, n_lo, 1 / n_hi), max(up, n_hi, 1 / n_lo)
-    lo, hi = lo * down, hi * up
+    if validate.choice("kind", kind, ("ratio", "difference")) == "ratio":
+        reach = -math.log1p(-validate.number("floor", floor, 0.0, 1.0, high_open=True))   # in logs
+        if noise is not None:
+            n_lo, n_hi = (validate.number("noise[i]", v, 0.0, low_open=True) for v in noise)
+            reach = max(reach, -math.log(n_lo), math.log(n_hi))
+        if reach > 0 and lo <= 0:
+            raise ValueError(f"interval must be positive for kind='ratio', got {tuple(interval)}; "
+                             "an interval of a difference needs kind='difference'")
+        lo, hi = lo * math.exp(-reach), hi * math.exp(reach)
+    else:
+        reach = validate.number("floor", floor, 0.0)
+        if noise is not None:
+            reach = max(reach, *(abs(validate.number("noise[i]", v)) for v in noise))
+        lo, hi = lo - reach, hi + reach
     if (low is None or lo >= low) and (high is None or hi <= high):
         return HOLDS
     if (low is not None and hi < low) or (high is not None and lo > high):

@@ -26,7 +26,8 @@ from ..model import GPT2_SMALL, GPTConfig
 from .hardware import copy_bandwidth, fraction_of_roof, read_bandwidth
 from .results import command_line, make_results, write_results
 from .speed import generation_bytes
-from .timing import bootstrap_interval, synchronize
+from .stats import paired_ratio_interval
+from .timing import synchronize
 
 SHAPES = {"gpt2": GPT2_SMALL,                                                      # GPT-2 124M
           "tiny": GPTConfig(n_layer=2, n_head=2, n_embd=64, vocab_size=512, block_size=128)}   # for tests
@@ -124,7 +125,7 @@ def vs_hf(batch_sizes=(1, 8), new_tokens=(128, 512), prompt_len: int = 16, num_r
                                       num_runs, warmup, device)
             tps = {name: B * N / statistics.median(t) for name, t in times.items()}
             th, tl = np.array(times["transformers"]), np.array(times["library"])
-            interval = bootstrap_interval(lambda i: np.median(th[i]) / np.median(tl[i]), len(th))
+            interval = paired_ratio_interval(th, tl)[1]          # runs alternate: paired, t interval
             nbytes = generation_bytes(model, B, prompt_len, N)
             bw = {n: nbytes * v / (B * N) / 1e9 for n, v in tps.items()}
             case = dict(batch_size=B, prompt_len=prompt_len, new_tokens=N, outputs_equal=equal, tokens_per_s=tps,

@@ -8,7 +8,7 @@ from nanoinfer_lib.benchmark import claims as cl
 from nanoinfer_lib.benchmark.results import read_results
 from nanoinfer_lib.benchmark.timing import FAILS, HOLDS, INCONCLUSIVE, Comparison
 
-VERDICTS = {HOLDS, FAILS, INCONCLUSIVE, cl.NOISE}
+VERDICTS = {HOLDS, FAILS, INCONCLUSIVE, cl.NOISE, cl.REFERENCE}
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +40,19 @@ def test_measure_remembers_and_checks_its_key(runner):
         runner.measure("warp drive")
 
 
-def test_reference_rows_are_labelled_with_their_file(runner):
+def test_reference_rows_are_labelled_and_decide_only_from_an_interval(runner):
     if runner.perf_ref is None:
         pytest.skip("no GPU results file installed")
-    gpu = [r for r in runner.run() if r.where == "GPU file"]
-    assert gpu and "5597665" in runner.sources["GPU file"] and "before the attention-kernel change" in runner.sources["GPU file"]
-    fp16 = [r for r in gpu if r.claim.startswith("FP16")]
-    assert all(r.verdict == FAILS for r in fp16)                       # the H100 file: 1.20x and 0.94x, below 1.5x
+    gpu = [r for r in runner.run() if r.where in ("GPU file", "GPU kv file")]
+    assert gpu and "5597665" in runner.sources["GPU file"] and "older reference" in runner.sources["GPU file"]
+    for r in gpu:                      # timings: a firm verdict only with an interval; exact peaks: always
+        timing = "peak" not in r.measured
+        assert not timing or (r.verdict == cl.REFERENCE) == (r.interval is None), r
+    fp16 = {r.claim.split("(")[1]: r for r in gpu if r.claim.startswith("FP16")}
+    assert fp16["prefill 4x512)"].verdict == FAILS and "range of 10 runs" in fp16["prefill 4x512)"].measured
+    assert fp16["decode, batch 1)"].verdict == cl.REFERENCE and "3 runs" in fp16["decode, batch 1)"].measured
+    graphs = next(r for r in gpu if r.claim.startswith("CUDA graphs"))
+    assert graphs.verdict == cl.REFERENCE and "one figure" in graphs.measured
 
 
 def _comparison(ratio, interval, noise=(0.99, 1.01)):
@@ -60,8 +66,19 @@ def test_a_band_is_read_as_its_lower_end_and_a_figure_above_it_is_noted():
     assert row.verdict == FAILS and "above" not in row.measured
     row = cl._live("faster", _comparison(1.03, (1.02, 1.04)), "this CPU", 1.0)
     assert row.verdict == INCONCLUSIVE                                   # within the 5% floor
-    row = cl._fixed("batching", 5.9, "GPU file", 3, top=5)
-    assert row.verdict == HOLDS and "no spread kept" in row.measured and "(above 5x)" in row.measured
+
+
+def test_one_reference_figure_decides_nothing():
+    row = cl._reference("batching", 5.9, "GPU file", 3, top=5)
+    assert row.verdict == cl.REFERENCE and "one figure" in row.measured and row.interval is None
+    row = cl._reference("batching", 5.9, "GPU file", 3, interval=(5.2, 6.4), how="3 runs each", top=5)
+    assert row.verdict == HOLDS and "(above 5x)" in row.measured and "3 runs each" in row.measured
+    few = {"median_latency_ms": 2.0, "min_latency_ms": 1.9, "max_latency_ms": 2.1, "num_runs": 3}
+    many = dict(few, num_runs=10)
+    assert cl._range(few, few)[1] is None and "75%" in cl._range(few, few)[2]
+    assert cl._range(many, many)[1] == pytest.approx((1.9 / 2.1, 2.1 / 1.9))
+    v, iv, how = cl._file_ratio(dict(many, times_s=[1.0, 1.1, 0.9]), dict(many, times_s=[0.5, 0.55, 0.45]))
+    assert v == pytest.approx(2.0) and iv[0] < 2.0 < iv[1] and "t interval" in how
 
 
 @pytest.mark.parametrize("kwargs, name", [({"model": "gpt2"}, "model"), ({"quick": "yes"}, "quick"),

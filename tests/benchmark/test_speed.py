@@ -64,3 +64,20 @@ def test_decode_bytes_match_the_cache_and_the_weights(tiny_model):
     assert b["kv_cache"] == KVCache(cfg, 3, cfg.block_size).nbytes
     assert b["weights"] == hardware.model_memory(tiny_model) - tiny_model.transformer.wpe.weight.nbytes
     assert b["total"] == b["weights"] + b["kv_cache"]
+
+
+def test_decode_flops_formula_matches_torchs_flop_counter(tiny_model):
+    """The matrix products of one decode step, as torch.utils.flop_counter counts them (it does not
+    count the CPU's fused attention, so the attention term is checked by its formula only)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    cfg = tiny_model.config
+    B, S = 2, 5
+    cache = KVCache(cfg, B, S)
+    ids = torch.randint(0, cfg.vocab_size, (B, S))
+    with torch.inference_mode():
+        tiny_model(ids[:, :-1], kv_cache=cache)
+        with FlopCounterMode(display=False) as fc:
+            tiny_model(ids[:, -1:], kv_cache=cache, last_only=True)
+    f = bench.decode_flops_per_step(tiny_model, B, S)
+    assert fc.get_total_flops() == f["matmul"]
+    assert f["attention"] == 4 * B * cfg.n_layer * cfg.n_embd * S and f["total"] == f["matmul"] + f["attention"]
