@@ -13,7 +13,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 
 
 CHAPTERS = ["01_autoregressive_generation", "02_kv_cache", "03_sampling_strategies",
-            "04_performance_optimization", "05_evaluation"]
+            "04_performance_optimization", "05_evaluation", "06_speculative_decoding"]
 
 
 VOLATILE = ("setup(", "perf_counter", "time_fn", "timing", "benchmark", "bench.", "memory", "Tokenizer(\"gpt2\")",
@@ -97,6 +97,10 @@ USES = {
                                     "top_ops(", "quantize_int8", "roofline_roofs(", "place_on_roofline(",
                                     "FlopCounterMode", "GPT2_SMALL", "plot_roofline(", "native_16bit(",
                                     "cuda_graph_step_ms", "check_timer", "check_decode_bytes"),
+    "06_speculative_decoding": ("speculative_generate(", "accept_drafts(", "PromptLookup(", "GPT2_SMALL", "compare(",
+                                "verdict(", "bm.measure_costs(", "bm.measure_run(", "plot_verify_cost(",
+                                "plot_token_distribution(", "plot_acceptance(", "plot_speedup(", "check_expected_tokens(",
+                                "check_best_num_draft_tokens(", "check_prompt_lookup("),
 }
 
 
