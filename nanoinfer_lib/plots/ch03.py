@@ -116,6 +116,10 @@ def plot_top_p_survivors(ps: Sequence[float], counts: Mapping[str, Sequence[floa
     return fig
 
 
+def _tokens(n: int) -> str:
+    return f"{n} token" + ("" if n == 1 else "s")
+
+
 def plot_kept_by_rank(probs, masks: Mapping[str, object], title: str = "", device: str = "cpu",
                       dtype: str = "float32"):
     """One panel per mask: every vocabulary token's probability against its rank (both log scales),
@@ -135,9 +139,9 @@ def plot_kept_by_rank(probs, masks: Mapping[str, object], title: str = "", devic
         m = mask[order]
         p = probs[order].clamp(min=1e-12)
         ax.scatter(ranks[m], p[m], s=8, color="tab:red" if "bug" in name.lower() else KEPT_COLOUR,
-                   label=f"kept: {int(m.sum())} tokens, {float(probs[mask].sum()):.1%} of the probability")
+                   label=f"kept: {_tokens(int(m.sum()))}, {float(probs[mask].sum()):.1%} of the probability")
         ax.scatter(ranks[~m], p[~m], s=10, marker="x", lw=0.8, color="dimgrey", zorder=3,
-                   label=f"removed: {int((~m).sum())} tokens")
+                   label=f"removed: {_tokens(int((~m).sum()))}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(name, fontsize=10)

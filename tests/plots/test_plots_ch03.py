@@ -4,6 +4,7 @@ import matplotlib.pyplot as plt
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 import pytest
+import torch
 
 from nanoinfer_lib import plots
 
@@ -78,3 +79,10 @@ def test_diversity_plot_rejects_a_bad_zoom():
         plots.plot_diversity_vs_perplexity(["a"], [0.1], [1.0], zoom=((0.5, 0.4), (1.0, 2.0)))
     with pytest.raises(ValueError, match="zoom"):
         plots.plot_diversity_vs_perplexity(["a"], [0.1], [1.0], zoom=((0.1, 0.4), (0.0, 2.0)))
+
+
+def test_kept_by_rank_counts_tokens_in_words():
+    fig = plots.plot_kept_by_rank(torch.tensor([0.7, 0.2, 0.1]), {"top-p": [True, False, False]})
+    texts = _legend_texts(fig.axes[0])
+    assert texts[0].startswith("kept: 1 token,") and texts[1] == "removed: 2 tokens"
+    plt.close(fig)
