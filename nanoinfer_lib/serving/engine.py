@@ -27,6 +27,7 @@ import torch
 
 from .. import validate
 from ..sampling import apply_repetition_penalty
+from ..tokenizer import Tokenizer
 from .block_manager import BlockManager
 from .paged_cache import PagedKVCache
 from .params import SamplingParams
@@ -60,6 +61,8 @@ class Engine:
         (None: the context window) caps the prompt tokens of one prefill step; longer prompts are
         prefilled in chunks."""
         self.model, self.tokenizer = validate.model("model", model), validate.tokenizer("tokenizer", tokenizer)
+        # the engine decodes ids its model sampled: no need for the Tokenizer's input checks at every token
+        self._decode = tokenizer.enc.decode if isinstance(tokenizer, Tokenizer) else tokenizer.decode
         window = model.config.block_size
         self.max_num_seqs = validate.integer("max_num_seqs", max_num_seqs, 1)
         self.block_size = validate.integer("block_size", block_size, 1, window)
@@ -193,7 +196,7 @@ class Engine:
             seq.finish_reason = "length"
         if seq.finish_reason is not None:
             if cut < 0:
-                seq.text = self.tokenizer.decode(seq.output_token_ids)      # a last incomplete character too
+                seq.text = self._decode(seq.output_token_ids)               # a last incomplete character too
             seq.metrics["finished_time"] = time.perf_counter()
             self.scheduler.finish(seq)
             del self.requests[seq.request_id]
@@ -205,7 +208,7 @@ class Engine:
         after it, minus that piece. A token that ends inside a multi-byte character waits for the next."""
         ids, (start, end) = seq.output_token_ids, seq.text_offsets
         piece = seq.text[len(seq.text) - seq.last_piece_len:]
-        after = self.tokenizer.decode(ids[start:])
+        after = self._decode(ids[start:])
         if len(after) > len(piece) and not after.endswith("\ufffd"):
             seq.text += after[len(piece):]
             seq.text_offsets, seq.last_piece_len = (end, len(ids)), len(after) - len(piece)
