@@ -98,8 +98,9 @@ class Engine:
                              f"exceed the model's context window (block_size={window})")
         need = self.block_manager.blocks_needed(len(ids) + params.max_new_tokens - 1)
         if need > self.block_manager.num_blocks:
-            raise ValueError(f"prompt + max_new_tokens need {need} blocks of {self.block_size} tokens, but the pool "
-                             f"holds num_blocks={self.block_manager.num_blocks}: lower max_new_tokens or raise num_blocks")
+            raise ValueError(f"prompt + max_new_tokens need {need} blocks of {self.block_size} tokens, but the "
+                             f"pool holds num_blocks={self.block_manager.num_blocks}: lower max_new_tokens or "
+                             f"raise num_blocks")
         with self._lock:
             request_id = self._new_id(request_id)
             generator = validate.make_generator(params.seed, None, self.model.device)
@@ -243,8 +244,8 @@ class Engine:
             s.update(preemptions=self.scheduler.preemptions, prefix_cache_hit_tokens=bm.hit_tokens,
                      num_blocks=bm.num_blocks, block_size=bm.block_size, blocks_used=bm.num_used,
                      kv_block_bytes=self.cache.block_nbytes, kv_pool_bytes=self.cache.nbytes,
-                     running=len(self.scheduler.running), waiting=len(self.scheduler.waiting),
-                     kv_used_fraction=s["slot_steps_used"] / s["slot_steps_reserved"] if s["slot_steps_reserved"] else None)
+                     running=len(self.scheduler.running), waiting=len(self.scheduler.waiting))
+            s["kv_used_fraction"] = s["slot_steps_used"] / s["slot_steps_reserved"] if s["slot_steps_reserved"] else None
             return s
 
     def generate(self, prompts, params: SamplingParams | list[SamplingParams] | None = None) -> list[RequestOutput]:
