@@ -27,6 +27,7 @@ import torch
 
 from .. import validate
 from ..sampling import apply_repetition_penalty
+from ..tokenizer import Tokenizer
 from .block_manager import BlockManager
 from .paged_cache import PagedKVCache
 from .params import SamplingParams
@@ -60,6 +61,8 @@ class Engine:
         (None: the context window) caps the prompt tokens of one prefill step; longer prompts are
         prefilled in chunks."""
         self.model, self.tokenizer = validate.model("model", model), validate.tokenizer("tokenizer", tokenizer)
+        # the engine decodes ids its model sampled: no need for the Tokenizer's input checks at every token
+        self._decode = tokenizer.enc.decode if isinstance(tokenizer, Tokenizer) else tokenizer.decode
         window = model.config.block_size
         self.max_num_seqs = validate.integer("max_num_seqs", max_num_seqs, 1)
         self.block_size = validate.integer("block_size", block_size, 1, window)
@@ -95,8 +98,9 @@ class Engine:
                              f"exceed the model's context window (block_size={window})")
         need = self.block_manager.blocks_needed(len(ids) + params.max_new_tokens - 1)
         if need > self.block_manager.num_blocks:
-            raise ValueError(f"prompt + max_new_tokens need {need} blocks of {self.block_size} tokens, but the pool "
-                             f"holds num_blocks={self.block_manager.num_blocks}: lower max_new_tokens or raise num_blocks")
+            raise ValueError(f"prompt + max_new_tokens need {need} blocks of {self.block_size} tokens, but the "
+                             f"pool holds num_blocks={self.block_manager.num_blocks}: lower max_new_tokens or "
+                             f"raise num_blocks")
         with self._lock:
             request_id = self._new_id(request_id)
             generator = validate.make_generator(params.seed, None, self.model.device)
@@ -193,7 +197,7 @@ class Engine:
             seq.finish_reason = "length"
         if seq.finish_reason is not None:
             if cut < 0:
-                seq.text = self.tokenizer.decode(seq.output_token_ids)      # a last incomplete character too
+                seq.text = self._decode(seq.output_token_ids)               # a last incomplete character too
             seq.metrics["finished_time"] = time.perf_counter()
             self.scheduler.finish(seq)
             del self.requests[seq.request_id]
@@ -205,7 +209,7 @@ class Engine:
         after it, minus that piece. A token that ends inside a multi-byte character waits for the next."""
         ids, (start, end) = seq.output_token_ids, seq.text_offsets
         piece = seq.text[len(seq.text) - seq.last_piece_len:]
-        after = self.tokenizer.decode(ids[start:])
+        after = self._decode(ids[start:])
         if len(after) > len(piece) and not after.endswith("\ufffd"):
             seq.text += after[len(piece):]
             seq.text_offsets, seq.last_piece_len = (end, len(ids)), len(after) - len(piece)
@@ -240,8 +244,8 @@ class Engine:
             s.update(preemptions=self.scheduler.preemptions, prefix_cache_hit_tokens=bm.hit_tokens,
                      num_blocks=bm.num_blocks, block_size=bm.block_size, blocks_used=bm.num_used,
                      kv_block_bytes=self.cache.block_nbytes, kv_pool_bytes=self.cache.nbytes,
-                     running=len(self.scheduler.running), waiting=len(self.scheduler.waiting),
-                     kv_used_fraction=s["slot_steps_used"] / s["slot_steps_reserved"] if s["slot_steps_reserved"] else None)
+                     running=len(self.scheduler.running), waiting=len(self.scheduler.waiting))
+            s["kv_used_fraction"] = s["slot_steps_used"] / s["slot_steps_reserved"] if s["slot_steps_reserved"] else None
             return s
 
     def generate(self, prompts, params: SamplingParams | list[SamplingParams] | None = None) -> list[RequestOutput]:

@@ -11,10 +11,11 @@ column is a real token (its logits are the ones sampled). ``PagedKVCache.step`` 
   position; a padding query sees key 0 only (it needs one, or the softmax is 0/0) and is thrown away;
 - a ``PagedView`` that the model calls as its ``kv_cache``: it writes each layer's new keys/values
   into the slots of the block tables (padding into a scratch block that no real query sees) and
-  returns the keys/values of every row, gathered through its block table into (B, nh, S, hs).
+  returns the keys/values of every row, gathered block by block through its block table into
+  (B, nh, S, hs) (a row's table is padded with the scratch block up to S).
 
-Gathering copies the keys/values a step reads (a GPU kernel such as vLLM's reads them in place);
-``index_select`` over flat slot numbers is the cheapest copy PyTorch has on a CPU.
+Gathering copies the keys/values a step reads (a GPU kernel such as vLLM's reads them in place).
+Whole blocks (``block_size`` tokens, contiguous in the pool) copy faster than token by token.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class PagedKVCache:
         self.device, self.dtype = torch.device(device or "cpu"), dtype
         self.n_head, self.head_dim = config.n_head, config.head_dim
         self.scratch = num_blocks           # one block past the pool: where padding writes
-        shape = ((num_blocks + 1) * block_size, config.n_head, config.head_dim)     # (slots, nh, hs)
+        shape = (num_blocks + 1, block_size, config.n_head, config.head_dim)     # (blocks, bs, nh, hs)
         self.k = [torch.zeros(shape, device=self.device, dtype=dtype) for _ in range(config.n_layer)]
         self.v = [torch.zeros(shape, device=self.device, dtype=dtype) for _ in range(config.n_layer)]
 
@@ -57,9 +58,8 @@ class PagedKVCache:
         pos = torch.where(real, c + col, 0)                                       # (B, T) padding at 0
         write = table.gather(1, pos // bs) * bs + pos % bs
         write = torch.where(real, write, self.scratch * bs + col % bs)            # padding: scratch block
-        read = (table[:, :, None] * bs + torch.arange(bs, device=dev)).view(B, nb * bs)[:, :S]   # (B, S)
         mask = (torch.arange(S, device=dev) <= pos[:, :, None])[:, None]          # (B, 1, T, S)
-        return idx, pos, mask, PagedView(self, write.reshape(-1), read.reshape(-1), B, T, S)
+        return idx, pos, mask, PagedView(self, write.reshape(-1), table.reshape(-1), B, T, S)
 
 
 class PagedView:
@@ -67,7 +67,7 @@ class PagedView:
     ``check``, ``length``, ``update(layer_idx, k, v)`` and ``advance(T)``."""
 
     def __init__(self, cache: PagedKVCache, write: torch.Tensor, read: torch.Tensor, B: int, T: int, S: int):
-        self.cache, self.write, self.read = cache, write, read       # (B*T,), (B*S,) flat slot numbers
+        self.cache, self.write, self.read = cache, write, read      # (B*T,) slot numbers, (B*nb,) block ids
         self.B, self.T, self.S = B, T, S
         self.length = S - T         # the model treats keys 0..S-T-1 as cached and the last T as new
 
@@ -82,11 +82,12 @@ class PagedView:
     def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the new (B, nh, T, hs) keys/values into their slots; return (B, nh, S, hs) read
         through the block tables."""
-        c, B, S = self.cache, self.B, self.S
+        c, B, nh, hs = self.cache, self.B, self.cache.n_head, self.cache.head_dim
         out = []
-        for pool, new in ((c.k[layer_idx], k), (c.v[layer_idx], v)):
-            pool.index_copy_(0, self.write, new.transpose(1, 2).reshape(B * self.T, c.n_head, c.head_dim))
-            out.append(pool.index_select(0, self.read).view(B, S, c.n_head, c.head_dim).transpose(1, 2))
+        for pool, new in ((c.k[layer_idx], k), (c.v[layer_idx], v)):          # pool (blocks, bs, nh, hs)
+            pool.view(-1, nh, hs).index_copy_(0, self.write, new.transpose(1, 2).reshape(B * self.T, nh, hs))
+            rows = pool.index_select(0, self.read).view(B, -1, nh, hs)[:, :self.S]     # (B, S, nh, hs)
+            out.append(rows.transpose(1, 2))
         return out[0], out[1]
 
     def advance(self, T: int) -> None:

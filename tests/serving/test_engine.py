@@ -324,10 +324,22 @@ def test_text_grows_by_whole_characters():
     text = "Café 中文, naïve — ok"
     ids = tok.encode(text)
     assert len(ids) > len(text) - 8                    # the bundled BPE spells non-ASCII characters byte by byte
-    seq, engine, seen = Sequence("r", [1], SamplingParams()), SimpleNamespace(tokenizer=tok), []
+    seq, engine, seen = Sequence("r", [1], SamplingParams()), SimpleNamespace(_decode=tok.decode), []
     for t in ids:
         seq.append(t)
         Engine._detokenize(engine, seq)
         seen.append(seq.text)
         assert "\ufffd" not in seq.text and text.startswith(seq.text)
     assert seen[-1] == text and len(set(seen)) < len(seen)     # some tokens waited for the rest of a character
+
+
+def test_the_bundled_model_gives_generate_batch_texts(bundled):
+    from nanoinfer_lib import generate_batch
+    model, tokenizer = bundled
+    prompts = ["ROMEO.\nBut soft", "JULIET.", "To be, or not to be, that is"]
+    want = generate_batch(model, prompts, tokenizer, max_new_tokens=12, batch_size=3, temperature=0)
+    outs = Engine(model, tokenizer, max_num_seqs=2, block_size=4).generate(prompts, SamplingParams(max_new_tokens=12))
+    assert [o.text for o in outs] == want
+    stop = want[0][3:6]
+    out = Engine(model, tokenizer).generate(prompts[:1], SamplingParams(max_new_tokens=12, stop=stop))[0]
+    assert out.text == want[0][:want[0].find(stop)] and out.finish_reason == "stop"
