@@ -13,7 +13,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 
 
 CHAPTERS = ["01_autoregressive_generation", "02_kv_cache", "03_sampling_strategies",
-            "04_performance_optimization", "05_evaluation", "06_speculative_decoding"]
+            "04_performance_optimization", "05_evaluation", "06_speculative_decoding", "07_serving"]
 
 
 VOLATILE = ("setup(", "perf_counter", "time_fn", "timing", "benchmark", "bench.", "memory", "Tokenizer(\"gpt2\")",
@@ -101,6 +101,11 @@ USES = {
                                 "verdict(", "bm.measure_costs(", "bm.measure_run(", "plot_verify_cost(",
                                 "plot_token_distribution(", "plot_acceptance(", "plot_speedup(", "check_expected_tokens(",
                                 "check_best_num_draft_tokens(", "check_prompt_lookup("),
+    "07_serving": ("Engine(", "SamplingParams(", "add_request(", "engine.step()", "last_step", "PagedKVCache(",
+                   "enable_prefix_caching=", "num_blocks=", "bm.serve_static(", "bm.serve_engine(",
+                   "bm.serve_one_at_a_time(", "bm.interleaved(", "bm.comparison(", "verdict(", "plot_timeline(",
+                   "plot_kv_usage(", "plot_serving(", "serving_cpu.json", "check_blocks_needed(", "check_preemption(",
+                   "check_prefix_sharing_bytes("),
 }
 
 
@@ -122,6 +127,18 @@ def test_chapter_05_runs_the_tutorials_evaluation_and_checks_it():
     assert not any("NBVAL_IGNORE_OUTPUT" in _src(c) for c in nb["cells"][3:]), "chapter 05 is deterministic"
     outputs = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
     assert "Perplexity:" in outputs and "BLEU-4:" in outputs and "ROUGE-L:" in outputs
+
+
+def test_chapter_07_checks_its_engine_and_paged_cache_against_a_second_implementation():
+    nb = _load(NOTEBOOKS[CHAPTERS.index("07_serving")])
+    code = "\n".join(_src(c) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "assert engine_out == reference == small_out" in code and "assert tiny_out == reference" in code
+    assert "< 1e-4" in code
+    checked = "".join(_text_out(c) for c in nb["cells"] if c["cell_type"] == "code" and "NBVAL_IGNORE_OUTPUT" not in _src(c))
+    assert checked.count("equal to generate") >= 5
+    assert re.search(r"pool of \d+ blocks: [1-9]\d* preemptions", checked), "the tiny pool must preempt"
+    assert re.search(r"[1-9]\d* found in the cache", checked), "prefix caching must find the shared blocks"
+    assert "reference: " in checked and "serving_cpu.json" in checked, "the results file is labelled with its hardware"
 
 
 def _text_out(cell: dict) -> str:
