@@ -152,6 +152,8 @@ class Engine:
             kind, batch = self.scheduler.schedule()
             if not batch:
                 return []
+            # the peak is while the step runs: a request that finishes in it frees its blocks before _record
+            self._stats["peak_blocks_used"] = max(self._stats["peak_blocks_used"], self.block_manager.num_used)
             seqs = [s for s, _ in batch]
             idx, pos, mask, view = self.cache.step([s.block_table for s in seqs], [s.num_cached for s in seqs],
                                                    [s.token_ids[s.num_cached:s.num_cached + n] for s, n in batch])
@@ -226,7 +228,6 @@ class Engine:
         s[f"{kind}_steps"] += 1
         s["computed_tokens"] += sum(n for _, n in batch)
         s["generated_tokens"] += sampled
-        s["peak_blocks_used"] = max(s["peak_blocks_used"], bm.num_used)
         empty = sum(len(q.block_table) * bm.block_size - q.num_cached for q in self.scheduler.running)
         s["slot_steps_reserved"] += bm.num_used * bm.block_size
         s["slot_steps_used"] += bm.num_used * bm.block_size - empty
