@@ -1,8 +1,8 @@
 """Chapter 02's measurements: greedy generation with and without the KV cache over growing lengths
 (``kv_sweep``, repeats interleaved so both modes see the same machine), the latency of one step at a
 given position (``step_latency``, ``decode_step_fn``) and the speedup those predict
-(``predicted_speedups``), peak memory with and without the cache (``generation_peak_memory``), and
-appending to a cache by ``torch.cat`` vs preallocation.
+(``predicted_times``, ``predicted_speedups``), peak memory with and without the cache
+(``generation_peak_memory``), and appending to a cache by ``torch.cat`` vs preallocation (``cache_append_fns``).
 
     python -m nanoinfer_lib.benchmark kv-sweep --out kv.json [--device cuda] [--model bundled gpt2-random]
 """
@@ -128,11 +128,11 @@ def step_latency(model, positions, batch_size: int = 1, num_runs: int = 3, model
     return records
 
 
-def predicted_speedups(latency: list[dict], prompt_len: int, new_tokens) -> dict[int, float]:
-    """{N: speedup predicted from one-step latencies}: generating N tokens after ``prompt_len`` costs,
-    without a cache, the uncached steps at positions P .. P+N-1; with a cache, the prefill of P
-    (an uncached step at P) and cached steps at P+1 .. P+N-1. Step times between the measured
-    positions are interpolated linearly (``latency`` from ``step_latency``)."""
+def predicted_times(latency: list[dict], prompt_len: int, new_tokens) -> dict[int, dict[str, float]]:
+    """{N: {"uncached": s, "cached": s}}: the seconds generating N tokens after ``prompt_len`` costs by
+    the one-step latencies. Without a cache: the uncached steps at positions P .. P+N-1; with a
+    cache: the prefill of P (an uncached step at P) and cached steps at P+1 .. P+N-1. Step times
+    between the measured positions are interpolated linearly (``latency`` from ``step_latency``)."""
     by = {m: sorted((r["position"], r["seconds"]) for r in latency if r["mode"] == m) for m in ("cached", "uncached")}
     if not by["cached"] or not by["uncached"]:
         raise ValueError("latency needs records of both modes, 'cached' and 'uncached'")
@@ -141,8 +141,14 @@ def predicted_speedups(latency: list[dict], prompt_len: int, new_tokens) -> dict
     out = {}
     for n in new_tokens:
         L = np.arange(P, P + validate.integer("new_tokens[i]", n, 1))
-        out[int(n)] = float(step["uncached"](L).sum() / (step["uncached"](P) + step["cached"](L[1:]).sum()))
+        out[int(n)] = {"uncached": float(step["uncached"](L).sum()),
+                       "cached": float(step["uncached"](P) + step["cached"](L[1:]).sum())}
     return out
+
+
+def predicted_speedups(latency: list[dict], prompt_len: int, new_tokens) -> dict[int, float]:
+    """{N: speedup predicted from one-step latencies}: ``predicted_times``' uncached / cached seconds."""
+    return {n: t["uncached"] / t["cached"] for n, t in predicted_times(latency, prompt_len, new_tokens).items()}
 
 
 def generation_peak_memory(model, new_tokens: int, prompt_len: int = 16, batch_size: int = 1,
@@ -164,10 +170,13 @@ def generation_peak_memory(model, new_tokens: int, prompt_len: int = 16, batch_s
     return out
 
 
-def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,
-                       dtype: torch.dtype = torch.float32, num_runs: int = 3) -> dict[str, float]:
-    """Seconds to append ``n_tokens`` one at a time to every layer's k and v: growing the tensors with
-    ``torch.cat`` (copies the whole cache each step) vs writing into a preallocated ``KVCache``."""
+def cache_append_fns(config, n_tokens: int, batch_size: int = 1, device=None,
+                     dtype: torch.dtype = torch.float32) -> dict:
+    """Two functions of no arguments that append ``n_tokens`` one at a time to every layer's k and v:
+    "concat" grows the tensors with ``torch.cat`` (copies the whole cache each step), "prealloc"
+    writes into a preallocated ``KVCache``. Time them side by side (``timing.compare``)."""
+    n_tokens = validate.integer("n_tokens", n_tokens, 1)
+    batch_size = validate.integer("batch_size", batch_size, 1)
     device = torch.device(device or "cpu")
     k_new = torch.randn(batch_size, config.n_head, 1, config.head_dim, device=device, dtype=dtype)   # (B, nh, 1, hs)
 
@@ -188,8 +197,15 @@ def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,
                 cache.update(i, k_new, k_new)
             cache.advance(1)
 
+    return {"concat": concat, "prealloc": prealloc}
+
+
+def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,
+                       dtype: torch.dtype = torch.float32, num_runs: int = 3) -> dict[str, float]:
+    """Median seconds of ``cache_append_fns``' two ways to append ``n_tokens`` (``num_runs`` runs each)."""
+    fns = cache_append_fns(config, n_tokens, batch_size, device, dtype)
     return {name: statistics.median(time_fn(fn, num_runs=num_runs, warmup=1, device=device))
-            for name, fn in (("concat", concat), ("prealloc", prealloc))}
+            for name, fn in fns.items()}
 
 
 def speedups(records: list[dict]) -> dict[int, float]:

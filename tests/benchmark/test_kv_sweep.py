@@ -58,6 +58,17 @@ def test_cache_append_times():
     assert set(t) == {"concat", "prealloc"} and all(v > 0 for v in t.values())
 
 
+def test_cache_append_fns_fill_the_same_cache_both_ways():
+    fns = bm.cache_append_fns(tiny_config(), 5, batch_size=2)
+    assert set(fns) == {"concat", "prealloc"}
+    for fn in fns.values():
+        assert fn() is None
+        assert fn() is None                                         # callable again: a timer repeats it
+    for kwargs, name in (({"n_tokens": 0}, "n_tokens"), ({"batch_size": 0}, "batch_size")):
+        with pytest.raises(ValueError, match=name):
+            bm.cache_append_fns(tiny_config(), **{"n_tokens": 5, **kwargs})
+
+
 def test_load_kv_sweep_missing_and_bad(tmp_path):
     assert bm.load_kv_sweep(tmp_path / "none.json") is None
     bad = tmp_path / "bad.json"
@@ -130,6 +141,7 @@ def test_predicted_speedups_sum_the_step_latencies():
     un = sum(2 + 0.1 * L for L in range(10, 20))
     ca = (2 + 0.1 * 10) + 2 * 9
     assert bm.predicted_speedups(lat, prompt_len=10, new_tokens=[10]) == pytest.approx({10: un / ca})
+    assert bm.predicted_times(lat, 10, [10])[10] == pytest.approx({"uncached": 1e-3 * un, "cached": 1e-3 * ca})
     with pytest.raises(ValueError, match="both modes"):
         bm.predicted_speedups(lat[:2], 10, [5])
     with pytest.raises(ValueError, match="prompt_len"):
