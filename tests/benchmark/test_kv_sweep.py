@@ -36,10 +36,24 @@ def test_step_latency_records_and_leaves_the_model_alone(tiny_model):
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     recs = bm.step_latency(tiny_model, [1, 8, 15], num_runs=2, model_name="tiny")
     assert [(r["mode"], r["position"]) for r in recs] == [(m, p) for p in (1, 8, 15) for m in ("uncached", "cached")]
+    assert all(len(r["times"]) == r["runs"] == 2 for r in recs)
     assert all(r["seconds"] > 0 for r in recs)
     assert all(torch.equal(before[k], v) for k, v in tiny_model.state_dict().items())
     with pytest.raises(ValueError, match="positions"):
         bm.step_latency(tiny_model, [16])                            # no room for one more token
+
+
+def test_step_latency_times_each_step_after_steps_of_its_own_kind(tiny_model):
+    seen = []
+    hook = tiny_model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[1]))
+    try:
+        bm.step_latency(tiny_model, [8], num_runs=3, warm_s=0.0)
+    finally:
+        hook.remove()
+    # the cache's prefill (8); uncached: 2 warm-up calls and 3 timed; cached: 2 warm-up calls and 3 timed
+    assert seen == [8] * 5 + [8] + [1] * 5
+    with pytest.raises(ValueError, match="warm_s"):
+        bm.step_latency(tiny_model, [8], warm_s=-1.0)
 
 
 def test_speedups_and_growth_exponent_on_known_curves():
