@@ -175,8 +175,10 @@ def plot_kv_sweep(live: dict, reference: dict | None = None, reference_models=("
         lat = [r for run in runs for r in run.get("latency", [])]
         n_rec, n_lat = _runs_of([r.get("times") or [] for r in recs]), _runs_of([r.get("times") or [] for r in lat])
         rounds = f"{n_rec} interleaved rounds" if n_rec > 1 else "one round"
-        bars = (f"bars: {median_label(n_rec)} for totals, {median_label(n_lat)} for steps; speedup: 95% t interval "
-                f"over {rounds}" if n_rec > 1 else "one median per point, no bars")
+        spread = (median_label(n_rec) if n_rec == n_lat else
+                  f"{median_label(n_rec)} for totals, {median_label(n_lat)} for steps")
+        bars = (f"bars: {spread}; speedup: 95% t interval over {rounds}" if n_rec > 1 else
+                "one median per point, no bars")
         note = (f"Live on {_sweep_label(meta)}\n{bars}" if is_live else
                 f"Reference file, not measured here: {_sweep_label(meta)}, {meta.get('date', '?')}, commit "
                 f"{meta.get('library_commit', '?')}\n{bars}")

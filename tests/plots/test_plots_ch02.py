@@ -35,7 +35,8 @@ def test_plot_kv_sweep_gives_the_reference_its_own_row():
     assert len(live_row.axes) == 3 and len(ref_row.axes) == 3
     live_title, ref_title = live_row._suptitle.get_text(), ref_row._suptitle.get_text()
     assert "CPU Test CPU (x86_64), 1 thread" in live_title and "GPU9" not in live_title
-    assert "range of 3 runs" in live_title and "t interval over 3 interleaved rounds" in live_title
+    assert "bars: range of 3 runs (covers the median 75% of the time); speedup" in live_title
+    assert "t interval over 3 interleaved rounds" in live_title
     assert "95%" not in live_title.split("speedup")[0]                 # the bars of 3 runs are no 95% interval
     assert "Reference file, not measured here: GPU9" in ref_title and "abc1234" in ref_title
     assert all(len(sf.legends) == 1 and all(ax.get_legend() is None for ax in sf.axes) for sf in fig.subfigs)
