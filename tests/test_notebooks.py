@@ -88,7 +88,7 @@ USES = {
     "01_autoregressive_generation": ("generate(", "stream=True", "stop_tokens=", "check_forward_tokens(",
                                      "check_greedy_with_stop(", "plot_naive_cost(", 'Tokenizer("gpt2")',
                                      "load_kv_sweep("),
-    "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_cache_update("),
+    "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_sliding_window_mask("),
     "03_sampling_strategies": ("top_p_filter(", "min_p_filter(", "apply_repetition_penalty(", "SamplingExplorer(",
                                "check_top_p(", "check_survivors(", "check_top_k_mass(", "plot_diversity_vs_perplexity(",
                                "bootstrap_interval(", "verdict("),
