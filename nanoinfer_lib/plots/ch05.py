@@ -36,7 +36,7 @@ def plot_context_curve(context_bins: Sequence[tuple[int, int]], perplexities: Ma
     if intervals is not None and any(k not in perplexities or len(v) != n for k, v in intervals.items()):
         raise ValueError("intervals must map names of perplexities to one (low, high) per context bin")
     x = [math.sqrt(lo * hi) for lo, hi in context_bins]
-    fig, ax = plt.subplots(figsize=(9.5, 4.2))
+    fig, ax = plt.subplots(figsize=(10, 5.2))
     for name, ppl in perplexities.items():
         line, = ax.plot(x, ppl, "o-", label=name)
         if intervals is not None and name in intervals:
@@ -45,14 +45,14 @@ def plot_context_curve(context_bins: Sequence[tuple[int, int]], perplexities: Ma
     if uniform is not None:
         ax.axhline(uniform, color="gray", ls="--", label=f"uniform model (perplexity = {uniform:g})")
     ax.set_xscale("log", base=2)
-    ax.set_xticks(x, [f"{lo}-{hi}" if hi > lo else str(lo) for lo, hi in context_bins], fontsize=8)
+    ax.set_xticks(x, [f"{lo}-{hi}" if hi > lo else str(lo) for lo, hi in context_bins], fontsize=8, rotation=30)
     ax.xaxis.set_minor_locator(NullLocator())
     _plain_log_y(ax)
     ax.set_xlabel("tokens of context before the predicted token (bins that double, log scale)")
     ax.set_ylabel("perplexity (log scale)")
     ax.set_title(f"How much the model uses its context ({device}, {dtype})", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))     # outside: the curves span the axes
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)   # below the axes
     fig.tight_layout()
     return fig
 
@@ -68,7 +68,8 @@ def plot_decoding_sweep(labels: Sequence[str], scores: Mapping[str, Sequence[flo
     differences show, with error bars of ``score_errors[name]`` (half-widths, described by
     ``error_label``) where given; last, the model's perplexity of its own samples (log scale), with
     ``perplexity_range`` (low, high) bars, e.g. over seeds. One x position per setting, named by
-    ``labels``; settings are categories, so points are not joined by lines.
+    ``labels``; settings are categories, so points are not joined by lines. Score bars are clipped
+    to [0, 1], where scores lie.
     """
     n = len(labels)
     if n == 0 or len(generated_perplexity) != n or not scores or any(len(v) != n for v in scores.values()):
@@ -82,25 +83,28 @@ def plot_decoding_sweep(labels: Sequence[str], scores: Mapping[str, Sequence[flo
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown"]
     for ax, color, (name, values) in zip(axes, colors, scores.items()):
         err = (score_errors or {}).get(name)
+        if err is not None:                                  # a score lies in [0, 1]: so do its bars
+            err = [[min(e, v) for e, v in zip(err, values)], [min(e, 1 - v) for e, v in zip(err, values)]]
         ax.errorbar(x, values, yerr=err, fmt="o", capsize=3, color=color)
         ax.set_ylabel(f"{name} (0 to 1; axis zoomed)")
-        ax.set_title(name + (f"\n(bars: {error_label})" if err is not None else "\n(no bars)"), fontsize=10)
+        ax.set_title(name + ("" if err is not None else " (no bars)"), fontsize=10)
     q = [float(v) for v in generated_perplexity]
     yerr = None if perplexity_range is None else [[v - lo for v, (lo, _) in zip(q, perplexity_range)],
                                                   [hi - v for v, (_, hi) in zip(q, perplexity_range)]]
     ax_p = axes[-1]
     ax_p.errorbar(x, q, yerr=yerr, fmt="s", capsize=3, color="tab:red")
-    _plain_log_y(ax_p, minor=False)
-    ax_p.set_ylabel("model's perplexity of its own line (log scale)")
-    ax_p.set_title("How surprising the samples are to the model"
-                   + ("\n(bars: lowest to highest seed)" if perplexity_range else ""), fontsize=10)
+    _plain_log_y(ax_p)
+    ax_p.set_ylabel("perplexity of its own line (log scale)")
+    ax_p.set_title("The model's surprise at its samples" + (" (bars: seeds' range)" if perplexity_range else ""),
+                   fontsize=10)
     for ax in axes:
         ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
         ax.set_xlabel("decoding setting")
         ax.set_xlim(-0.5, n - 0.5)
         ax.grid(alpha=0.3, axis="y")
     seeds = f", sampled settings: mean of {n_seeds} seeds" if n_seeds > 1 else ""
-    fig.suptitle(f"Generated text across decoding settings: {n_examples} prompts{seeds} ({device}, {dtype})",
+    bars = f"; score bars: {error_label}" if score_errors else ""
+    fig.suptitle(f"Generated text across decoding settings: {n_examples} prompts{seeds} ({device}, {dtype}){bars}",
                  fontsize=11)
     fig.tight_layout()
     return fig
