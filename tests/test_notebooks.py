@@ -117,7 +117,7 @@ def test_chapter_05_runs_the_tutorials_evaluation_and_checks_it():
     code = "\n".join(_src(c) for c in nb["cells"] if c["cell_type"] == "code")
     for name in ("compute_metrics(model, tokenizer, eval_data", "perplexity(", "corpus_bleu(", "rouge_l(",
                  "sentence_bleu(", "distinct_n(", "lcs_table(", "stride=", "plot_context_curve(",
-                 "plot_decoding_sweep(", "check_bleu_by_hand(", "check_uniform_perplexity(", "check_lcs("):
+                 "plot_decoding_sweep(", "check_bleu_by_hand(", "check_unigram_perplexity(", "check_lcs("):
         assert name in code, name
     assert not any("NBVAL_IGNORE_OUTPUT" in _src(c) for c in nb["cells"][3:]), "chapter 05 is deterministic"
     outputs = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
