@@ -90,7 +90,7 @@ USES = {
                                      "load_kv_sweep("),
     "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_sliding_window_mask("),
     "03_sampling_strategies": ("top_p_filter(", "min_p_filter(", "apply_repetition_penalty(", "SamplingExplorer(",
-                               "check_top_p(", "check_survivors(", "check_top_k_mass(", "plot_diversity_vs_perplexity(",
+                               "check_typical_p(", "check_survivors(", "check_top_k_mass(", "plot_diversity_vs_perplexity(",
                                "bootstrap_interval(", "verdict("),
     "04_performance_optimization": ("benchmark_model(", "generate_batch(", "bench.compare(", "verdict(", "ClaimRunner(",
                                     "format_table(", "runner.measure(\"noise\")", "static_greedy(", "batching_sweep(",

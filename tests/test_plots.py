@@ -42,10 +42,13 @@ def test_plot_naive_cost_two_panels():
 def test_plot_naive_cost_error_bars_and_a_dashed_reference():
     flops = {"MLP": [1e9, 2e9, 3e9]}
     fig = plots.plot_naive_cost([1, 2, 3], {"cpu": [1.0, 2.0, 3.0]}, flops, ms_range={"cpu": [(0.9, 1.2), (1.8, 2.5), (2.9, 3.1)]},
-                                reference={"reference: GPU9 (file.json)": ([16, 32], [0.5, 0.5])}, checked_at=100, runs=7)
+                                reference={"reference: GPU9 (file.json)": ([16, 32], [0.5, 0.5])}, runs=7,
+                                checked="torch's FLOP counter at T = 100", fit={"fit: a + b FLOPs": [1.1, 2.0, 2.9]})
     ax_t, ax_f = fig.axes
     labels = [t.get_text() for t in ax_t.get_legend().get_texts()]
-    assert "reference: GPU9 (file.json)" in labels and "measured here: cpu" in labels
+    assert "reference: GPU9 (file.json)" in labels and "measured here: cpu" in labels and "fit: a + b FLOPs" in labels
+    fit = next(l for l in ax_t.get_lines() if l.get_label() == "fit: a + b FLOPs")
+    assert fit.get_linestyle() == ":" and list(fit.get_ydata()) == [1.1, 2.0, 2.9]
     ref = next(l for l in ax_t.get_lines() if l.get_label() == "reference: GPU9 (file.json)")
     assert ref.get_linestyle() == "--" and list(ref.get_xdata()) == [16, 32]
     assert ax_t.collections, "error bars are drawn"
@@ -67,6 +70,8 @@ def test_plot_naive_cost_rejects_mismatched_lengths():
         plots.plot_naive_cost([1, 2], {"cpu": [1.0, 2.0]}, {"MLP": [1.0, 2.0]}, ms_range={"gpu": [(0, 1), (0, 1)]})
     with pytest.raises(ValueError, match="reference"):
         plots.plot_naive_cost([1, 2], {"cpu": [1.0, 2.0]}, {"MLP": [1.0, 2.0]}, reference={"r": ([1], [1.0, 2.0])})
+    with pytest.raises(ValueError, match="fit"):
+        plots.plot_naive_cost([1, 2], {"cpu": [1.0, 2.0]}, {"MLP": [1.0, 2.0]}, fit={"line": [1.0]})
 
 
 def test_plots_have_titles_labels_and_reject_bad_input():
@@ -149,7 +154,7 @@ def test_diversity_plot_marks_the_human_text_and_labels_every_point():
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in ax.texts]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "labels overlap"
-    assert "not a quality score" in ax.get_title() and ax.get_yscale() == "log"
+    assert "not a quality score" in fig._suptitle.get_text() and ax.get_yscale() == "log"
     matplotlib.pyplot.close(fig)
 
 

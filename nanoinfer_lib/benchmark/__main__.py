@@ -17,6 +17,7 @@ COMMANDS = {  # command -> (module with main(argv), what it measures)
     "claims": ("claims", "chapter 04: the tutorial's performance claims, measured, with intervals and verdicts"),
     "speculative": ("speculative", "chapter 06: speculative decoding vs plain greedy, measured beside its formula"),
     "gpu-refs": ("gpu_refs", "the GPU reference files (perf_gpu.json, kv_sweep_gpu.json) re-measured in one call"),
+    "serving": ("serving", "chapter 07: one at a time, static batching and the Engine on one stream of requests"),
 }
 
 

@@ -1,4 +1,5 @@
-"""Exercises of chapter 03 (sampling). Each check prints a friendly verdict and returns a Verdict."""
+"""Exercises of chapter 03 (sampling). Each check prints a friendly verdict and returns a Verdict.
+(About 300 lines: five exercises' checks, each with the hints that name its usual mistakes.)"""
 from __future__ import annotations
 
 import math
@@ -110,6 +111,130 @@ def check_top_p(fn) -> Verdict:
             print(f"✗ {where}: kept logits must be unchanged (only removed ones become -inf)")
             return False
     print(f"✓ all {len(cases)} cases match top_p_filter (hand-made, unsorted, batched, vocabulary of 2048)")
+    return True
+
+
+def typical_p_reference(logits: torch.Tensor, typical_p: float) -> torch.Tensor:
+    """Locally typical sampling's filter (Meister et al., 2023; ``typical_p`` in Hugging Face): rank the
+    tokens by how far their surprisal ``-log p`` lies from the distribution's entropy ``H`` (most
+    typical first) and keep the fewest from the top of that ranking whose probabilities sum to at
+    least ``typical_p``; the token that crosses it is kept, and so is the most typical one."""
+    logits = validate.tensor("logits", logits, floating=True)
+    typical_p = validate.number("typical_p", typical_p, 0.0, 1.0)
+    logp = torch.log_softmax(logits.double(), dim=-1)                  # (..., V)
+    p = logp.exp()
+    entropy = -(p * logp).nansum(-1, keepdim=True)                     # (..., 1), nats
+    order = (-logp - entropy).abs().argsort(dim=-1, stable=True)      # (..., V) most typical first
+    p_sorted = p.gather(-1, order)
+    remove_sorted = p_sorted.cumsum(-1) - p_sorted >= typical_p        # enough mass ranked above it
+    remove_sorted[..., 0] = False
+    return logits.masked_fill(remove_sorted.scatter(-1, order, remove_sorted), float("-inf"))
+
+
+def _typical_mistakes(logits: torch.Tensor, p: float) -> dict[str, torch.Tensor]:
+    """Kept masks of the usual wrong typical-p filters, each with the hint that names its mistake."""
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    probs = logp.exp()
+    entropy = -(probs * logp).nansum(-1, keepdim=True)
+
+    def keep(score, crossing=True, scatter=True, weights=probs):
+        order = score.argsort(dim=-1, stable=True)
+        w = weights.gather(-1, order)
+        remove = (w.cumsum(-1) - w >= p) if crossing else (w.cumsum(-1) >= p)
+        remove[..., 0] = False
+        return ~(remove.scatter(-1, order, remove) if scatter else remove)
+
+    raw = logits.double()                                                  # the logits taken as log p
+    raw_h = -(raw.exp() * raw).nansum(-1, keepdim=True)
+    distance = (-logp - entropy).abs()
+    return {
+        "you kept the most likely tokens, as top-p does: rank by the distance |-log p - H| (absolute value), "
+        "with log p from log_softmax (raw logits are not log-probabilities)": keep(-logp),
+        "take log-probabilities (log_softmax) for the surprisal and the entropy, not the raw logits":
+            keep((-raw - raw_h).abs()),
+        "most typical first: sort the distances in ascending order": keep(-distance),
+        "keep the token whose probability crosses typical_p (shift the mask right by one)": keep(distance, crossing=False),
+        "you keep the right number of tokens but the wrong ones: scatter the sorted mask back to vocabulary order":
+            keep(distance, scatter=False),
+    }
+
+
+def _typical_cases() -> list[tuple[torch.Tensor, float]]:
+    g = torch.Generator().manual_seed(0)
+    hand = torch.tensor([math.log(q) + 2.0 for q in (0.1, 0.5, 0.05, 0.2, 0.15)])   # unsorted, not normalised
+    cases = [(hand, q) for q in (0.3, 0.0, 0.6, 0.9)]
+    for V, scale in ((8, 1.0), (50, 3.0), (2048, 2.0)):
+        x = torch.randn(4, V, generator=g) * scale                           # (B, V)
+        cases += [(x, q) for q in (0.2, 0.5, 0.9)]
+    return cases
+
+
+def _learner_output(fn, logits, q, where, quiet=False):
+    """The learner's filtered logits, or None after saying (unless quiet) what is wrong with them."""
+    before = logits.clone()
+    try:
+        got = fn(logits, q)
+    except Exception as e:
+        message = f"✗ {where}: your function raised {type(e).__name__}: {e}"
+        got = None
+    else:
+        if got is None:
+            message = "… not written yet: fill in the function and return the filtered logits"
+        elif not torch.equal(logits, before):
+            message = f"✗ {where}: your function changed its input in place; work on a copy (masked_fill, not [...] =)"
+            got = None
+        elif not isinstance(got, torch.Tensor) or got.shape != logits.shape:
+            message = (f"✗ {where}: return logits of the same shape, got "
+                       f"{tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__}")
+            got = None
+    if got is None and not quiet:
+        print(message)
+    return got
+
+
+def _tokens(kept: torch.Tensor) -> str:
+    n = kept.sum(-1).tolist()
+    return f"{n} token{'' if n == 1 else 's'}" if kept.dim() == 1 else f"{n} tokens per row"
+
+
+def _which_mistake(fn, cases, failed: int) -> str | None:
+    """The hint of the usual mistake that explains the learner's output best: one that reproduces the
+    failed case and, among those, the most other cases."""
+    scores = {}
+    for j, (logits, q) in enumerate(cases):
+        got = _learner_output(fn, logits, q, "", quiet=True)
+        if got is None:
+            continue
+        for hint, kept in _typical_mistakes(logits, q).items():
+            if torch.equal(torch.isfinite(got), kept):
+                scores[hint] = scores.get(hint, 0) + (1000 if j == failed else 1)
+    best = max(scores, key=scores.get, default=None)       # on a tie, the first (the commoner mistake)
+    return best if best is not None and scores[best] >= 1000 else None
+
+
+@self_check
+def check_typical_p(fn) -> Verdict:
+    """Exercise (chapter 03): ``fn(logits (..., V), typical_p) -> logits`` with the tokens that locally
+    typical sampling removes set to ``-inf`` (see ``typical_p_reference``), on hand-made, unsorted,
+    batched and random logits. It must not modify its input; a hint names the usual mistake."""
+    require_callable(fn, "fn")
+    cases = _typical_cases()
+    for i, (logits, q) in enumerate(cases):
+        where = f"(logits shape {tuple(logits.shape)}, typical_p={q})"
+        got = _learner_output(fn, logits, q, where)
+        if got is None:
+            return False
+        keep_got, keep_want = torch.isfinite(got), torch.isfinite(typical_p_reference(logits, q))
+        if not torch.equal(keep_got, keep_want):
+            hint = _which_mistake(fn, cases, i) or (
+                "at least one token must survive" if not bool(keep_got.any(-1).all())
+                else "compare your kept set with checks.typical_p_reference(logits, typical_p) on this case")
+            print(f"✗ {where}: kept {_tokens(keep_got)}, expected {_tokens(keep_want)}; {hint}")
+            return False
+        if not torch.equal(got[keep_got], logits[keep_got]):
+            print(f"✗ {where}: kept logits must be unchanged (only removed ones become -inf)")
+            return False
+    print(f"✓ all {len(cases)} cases match locally typical sampling (hand-made, unsorted, batched, vocabulary of 2048)")
     return True
 
 

@@ -40,14 +40,16 @@ def plot_naive_cost(positions: Sequence[int], ms_per_step: Mapping[str, Sequence
                     flops_per_step: Mapping[str, Sequence[float]], dtype: str = "float32",
                     ms_range: Mapping[str, Sequence[tuple[float, float]]] | None = None,
                     reference: Mapping[str, tuple[Sequence[int], Sequence[float]]] | None = None,
-                    checked_at: int | None = None, runs: int | None = None):
+                    checked: str | None = None, runs: int | None = None,
+                    fit: Mapping[str, Sequence[float]] | None = None):
     """Cost of one step of the naive (cache-free) loop against the position it generates (chapter 01).
 
     Left: measured milliseconds per step, one line per device (the mapping's keys name them), with
     error bars from ``ms_range`` (low, high) per position where given, and dashed ``reference``
-    lines (label -> (positions, ms)) measured elsewhere, e.g. a GPU results file.
+    lines (label -> (positions, ms)) measured elsewhere, e.g. a GPU results file, and dotted ``fit``
+    lines (label -> ms per position), e.g. a model of the time fitted to the measurements.
     Right: floating-point operations per step from a formula, stacked by part of the model (the keys
-    name the parts); ``checked_at``: the length at which the formula was checked against a counter.
+    name the parts); ``checked``: one line saying what the formula was checked against, for the title.
     """
     n = len(positions)
     if n == 0:
@@ -57,6 +59,8 @@ def plot_naive_cost(positions: Sequence[int], ms_per_step: Mapping[str, Sequence
             raise ValueError(f"{name} must map each name to one value per position ({n} positions)")
     if ms_range is not None and any(name not in ms_per_step or len(r) != n for name, r in ms_range.items()):
         raise ValueError(f"ms_range must map names of ms_per_step to one (low, high) per position ({n} positions)")
+    if fit is not None and any(len(v) != n for v in fit.values()):
+        raise ValueError(f"fit must map each label to one value per position ({n} positions)")
     for label, (ref_pos, ref_ms) in (reference or {}).items():
         if not ref_pos or len(ref_pos) != len(ref_ms):
             raise ValueError(f"reference {label!r} must hold equally long, non-empty positions and ms")
@@ -68,6 +72,8 @@ def plot_naive_cost(positions: Sequence[int], ms_per_step: Mapping[str, Sequence
             ax_t.errorbar(positions, ms, yerr=err, fmt="o-", capsize=3, label=f"measured here: {name}")
         else:
             ax_t.plot(positions, ms, "o-", label=f"measured here: {name}")
+    for label, ms in (fit or {}).items():
+        ax_t.plot(positions, ms, ":", color="black", lw=1.2, label=label)
     for label, (ref_pos, ref_ms) in (reference or {}).items():
         ax_t.plot(ref_pos, ref_ms, "s--", color="tab:green", label=label)
     ax_t.set_xlabel("tokens in the context (position being generated)")
@@ -80,8 +86,7 @@ def plot_naive_cost(positions: Sequence[int], ms_per_step: Mapping[str, Sequence
                    labels=list(flops_per_step), alpha=0.8)
     ax_f.set_xlabel("tokens in the context (position being generated)")
     ax_f.set_ylabel("GFLOP per generated token")
-    checked = f"\n(equal to torch's FLOP counter at T = {checked_at})" if checked_at else ""
-    ax_f.set_title(f"Naive loop: work per step, from the formula{checked}", fontsize=10)
+    ax_f.set_title("Naive loop: work per step, from the formula" + (f"\n({checked})" if checked else ""), fontsize=10)
     ax_f.legend(loc="upper left", fontsize=8)       # FLOPs grow with T: the upper left of the stack is empty
     fig.tight_layout()
     return fig

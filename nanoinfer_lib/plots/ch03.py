@@ -6,8 +6,11 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from ..explorer import KEPT_COLOUR, REMOVED_COLOUR
+from ._axes import log_axis
 from ._common import tail_words
 
 
@@ -19,14 +22,15 @@ def plot_distribution(tokens: Sequence[str], probs: Sequence[float], kept: Seque
     probs = [float(p) for p in probs]
     if len(tokens) != len(probs) or not tokens:
         raise ValueError(f"tokens and probs must be non-empty and of equal length, got {len(tokens)} and {len(probs)}")
-    kept = [True] * len(probs) if kept is None else [bool(k) for k in kept]
+    filtered = kept is not None
+    kept = [bool(k) for k in kept] if filtered else [True] * len(probs)
     if len(kept) != len(probs):
         raise ValueError("kept must have one entry per token")
     fig = ax.figure if ax is not None else plt.subplots(figsize=(9, 3.6))[0]
     ax = ax if ax is not None else fig.axes[0]
     x = list(range(len(tokens)))
     ax.bar(x, probs, color=[KEPT_COLOUR if k else REMOVED_COLOUR for k in kept])
-    ax.bar([], [], color=KEPT_COLOUR, label="kept")
+    ax.bar([], [], color=KEPT_COLOUR, label="kept" if filtered else "probability (no filter)")
     if not all(kept):
         ax.bar([], [], color=REMOVED_COLOUR, label="removed")
     ax.set_xticks(x, [repr(t)[1:-1] or "''" for t in tokens], rotation=60, fontfamily="monospace", fontsize=8)
@@ -112,6 +116,10 @@ def plot_top_p_survivors(ps: Sequence[float], counts: Mapping[str, Sequence[floa
     return fig
 
 
+def _tokens(n: int) -> str:
+    return f"{n} token" + ("" if n == 1 else "s")
+
+
 def plot_kept_by_rank(probs, masks: Mapping[str, object], title: str = "", device: str = "cpu",
                       dtype: str = "float32"):
     """One panel per mask: every vocabulary token's probability against its rank (both log scales),
@@ -131,9 +139,9 @@ def plot_kept_by_rank(probs, masks: Mapping[str, object], title: str = "", devic
         m = mask[order]
         p = probs[order].clamp(min=1e-12)
         ax.scatter(ranks[m], p[m], s=8, color="tab:red" if "bug" in name.lower() else KEPT_COLOUR,
-                   label=f"kept: {int(m.sum())} tokens, {float(probs[mask].sum()):.1%} of the probability")
+                   label=f"kept: {_tokens(int(m.sum()))}, {float(probs[mask].sum()):.1%} of the probability")
         ax.scatter(ranks[~m], p[~m], s=10, marker="x", lw=0.8, color="dimgrey", zorder=3,
-                   label=f"removed: {int((~m).sum())} tokens")
+                   label=f"removed: {_tokens(int((~m).sum()))}")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(name, fontsize=10)
@@ -145,66 +153,106 @@ def plot_kept_by_rank(probs, masks: Mapping[str, object], title: str = "", devic
     return fig
 
 
-def _place_labels(ax, xs, ys, names, fontsize=8):
-    """Write each point's name beside it, trying offsets around the point until the label overlaps no
-    label already placed and no point (the figure is drawn once to measure the text)."""
+def _place_labels(ax, points, fontsize=8):
+    """Write the name of each labelled point near it where the label covers no marker, no error bar
+    and no other label, inside the axes. ``points``: (x, y, name or None, marker diameter in points).
+    Candidate spots lie on rings of growing radius; a label placed away from its point gets a thin
+    leader line. Crowded points are labelled first, so they get the nearest spots."""
     fig = ax.figure
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
-    to_px = ax.transData.transform
-    points = [to_px((x, y)) for x, y in zip(xs, ys)]
-    boxes = []
-    offsets = [(6, 4), (6, -12), (-6, 4), (-6, -12), (0, 10), (0, -16), (12, -4), (-12, -4), (8, 16), (-8, -22)]
-    for (x, y), name, (px, py) in zip(zip(xs, ys), names, points):
-        for dx, dy in offsets:
+    px_per_pt = fig.dpi / 72
+    xy = ax.transData.transform([(x, y) for x, y, _, _ in points])
+    markers = [Bbox.from_bounds(px - r, py - r, 2 * r, 2 * r)
+               for (px, py), r in zip(xy, (0.5 * size * px_per_pt + 1 for *_, size in points))]
+    bars = []                                          # the error bars' segments, as thin boxes
+    for c in ax.collections:
+        for seg in c.get_segments():
+            (x0, y0), (x1, y1) = ax.transData.transform(seg)[[0, -1]]
+            bars.append(Bbox.from_extents(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)).padded(1))
+    inside = ax.get_window_extent()
+    crowd = [sum(((p - q) ** 2).sum() < (40 * px_per_pt) ** 2 for q in xy) for p in xy]
+    spots = [(r, a) for r in (7, 14, 24, 36, 50, 66) for a in (20, -20, 160, 200, 90, 270, 55, 125, 235, 305)]
+    placed = []
+    for i in sorted((i for i, p in enumerate(points) if p[2]), key=lambda i: -crowd[i]):
+        x, y, name, _ = points[i]
+        for avoid_bars, (r, a) in ((b, spot) for b in (True, False) for spot in spots):
+            dx, dy = r * math.cos(math.radians(a)), r * math.sin(math.radians(a))
             t = ax.annotate(name, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-                            ha="left" if dx >= 0 else "right")
-            bb = t.get_window_extent(renderer).expanded(1.05, 1.1)
-            clash = any(bb.overlaps(b) for b in boxes) or any(
-                bb.contains(qx, qy) for (qx, qy) in points if (qx, qy) != (px, py))
-            if not clash:
+                            ha="left" if dx > 3 else "right" if dx < -3 else "center",
+                            va="bottom" if dy > 3 else "top" if dy < -3 else "center",
+                            arrowprops=dict(arrowstyle="-", lw=0.6, color="grey", shrinkA=1, shrinkB=4)
+                            if r > 10 else None)
+            t.update_positions(renderer)
+            bb = Text.get_window_extent(t, renderer).padded(1.5)      # the text alone, not its line
+            if (inside.x0 <= bb.x0 and bb.x1 <= inside.x1 and inside.y0 <= bb.y0 and bb.y1 <= inside.y1
+                    and not any(bb.overlaps(b) for b in placed + markers)
+                    and not (avoid_bars and any(bb.overlaps(b) for b in bars))):
+                placed.append(bb)
                 break
             t.remove()
-        else:                                          # no free spot: keep the first offset
-            t = ax.annotate(name, (x, y), textcoords="offset points", xytext=offsets[0], fontsize=fontsize)
-            bb = t.get_window_extent(renderer)
-        boxes.append(bb)
+        else:                                          # nowhere free: the nearest spot, overlap and all
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(7, 3), fontsize=fontsize)
+
+
+def _draw_settings(ax, d, q, xerr, yerr, human):
+    ax.errorbar(d, q, xerr=xerr, yerr=yerr, fmt="o", color=KEPT_COLOUR, ecolor="tab:gray", capsize=2, ms=6,
+                label="sampling setting (bars: 95% interval)" if xerr or yerr else "sampling setting")
+    if human is not None:
+        ax.plot([human[0]], [human[1]], "*", color="tab:red", ms=14, label="held-out human text")
+    log_axis(ax, "y")
+    ax.set_xlabel("diversity: distinct-2 within a sample\n(higher = fewer repeated word pairs)")
 
 
 def plot_diversity_vs_perplexity(names: Sequence[str], diversity: Sequence[float], perplexity: Sequence[float],
                                  diversity_interval: Sequence[tuple[float, float]] | None = None,
                                  perplexity_interval: Sequence[tuple[float, float]] | None = None,
                                  human: tuple[float, float] | None = None, n_samples: str = "",
+                                 zoom: tuple[tuple[float, float], tuple[float, float]] | None = None,
                                  device: str = "cpu", dtype: str = "float32"):
     """Each sampling setting as a point: the diversity of its samples (x) against the model's own
     perplexity of them (y, log scale), with 95% intervals as error bars where given; ``human``:
-    (diversity, perplexity) of real held-out text, drawn as a star. The model's own perplexity says
-    how *likely the model* finds a text, not how good it is: greedy text scores best by it (chapter 03)."""
+    (diversity, perplexity) of real held-out text, drawn as a star. ``zoom``: ((x low, x high),
+    (y low, y high)), a box drawn dashed on the overview and enlarged in a second panel, where the
+    points inside it are labelled. The model's own perplexity says how *likely the model* finds a
+    text, not how good it is: greedy text scores best by it (chapter 03)."""
     n = len(names)
     if not n or not (len(diversity) == len(perplexity) == n):
         raise ValueError("names, diversity and perplexity must be non-empty and of equal length")
     for label, iv in (("diversity_interval", diversity_interval), ("perplexity_interval", perplexity_interval)):
         if iv is not None and len(iv) != n:
             raise ValueError(f"{label} must hold one (low, high) per setting ({n})")
-    fig, ax = plt.subplots(figsize=(8, 5))
+    if zoom is not None and not (zoom[0][0] < zoom[0][1] and 0 < zoom[1][0] < zoom[1][1]):
+        raise ValueError(f"zoom must be ((x low, x high), (y low, y high)) with low < high and y > 0, got {zoom}")
     d, q = [float(v) for v in diversity], [float(v) for v in perplexity]
     xerr = None if diversity_interval is None else [[v - lo for v, (lo, _) in zip(d, diversity_interval)],
                                                     [hi - v for v, (_, hi) in zip(d, diversity_interval)]]
     yerr = None if perplexity_interval is None else [[v - lo for v, (lo, _) in zip(q, perplexity_interval)],
                                                      [hi - v for v, (_, hi) in zip(q, perplexity_interval)]]
-    ax.errorbar(d, q, xerr=xerr, yerr=yerr, fmt="o", color=KEPT_COLOUR, ecolor="tab:gray", capsize=2, ms=6,
-                label="sampling setting (bars: 95% interval)" if xerr or yerr else "sampling setting")
-    xs, ys, labels = list(d), list(q), list(names)
+    points = [(x, y, name, 6) for x, y, name in zip(d, q, names)]
     if human is not None:
-        ax.plot([human[0]], [human[1]], "*", color="tab:red", ms=14, label="held-out human text")
-        xs, ys, labels = xs + [float(human[0])], ys + [float(human[1])], labels + ["human text"]
-    ax.set_yscale("log")
-    ax.set_xlabel("diversity: distinct-2 within a sample (higher = fewer repeated word pairs)")
-    ax.set_ylabel("model's own perplexity of the text (log scale)")
-    ax.set_title(f"Diversity vs how likely the model finds the text{n_samples}\n"
+        points.append((float(human[0]), float(human[1]), "human text", 14))
+    fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(12, 5.4) if zoom else (8, 5.4), squeeze=False)
+    axes = list(axes[0])
+    for ax in axes:
+        _draw_settings(ax, d, q, xerr, yerr, human)
+    axes[0].set_ylabel("model's own perplexity of the text (log scale)")
+    axes[0].margins(x=0.12, y=0.15)
+    in_zoom = [zoom is not None and zoom[0][0] <= x <= zoom[0][1] and zoom[1][0] <= y <= zoom[1][1]
+               for x, y, *_ in points]
+    if zoom:
+        (x0, x1), (y0, y1) = zoom
+        axes[1].set(xlim=zoom[0], ylim=zoom[1])
+        axes[0].indicate_inset((x0, y0, x1 - x0, y1 - y0), inset_ax=axes[1], edgecolor="grey", linestyle="--")
+        axes[0].set_title("all settings (dashed box: enlarged at right)", fontsize=9)
+        axes[1].set_title("the dashed box, enlarged", fontsize=9)
+        axes[1].set_ylabel("model's own perplexity (log scale)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=2)
+    fig.suptitle(f"Diversity vs how likely the model finds the text{n_samples}\n"
                  f"(perplexity of the model's own samples: not a quality score; {device}, {dtype})", fontsize=10)
-    ax.margins(x=0.12, y=0.15)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    _place_labels(ax, xs, ys, labels)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    _place_labels(axes[0], [(x, y, None if z else name, size) for (x, y, name, size), z in zip(points, in_zoom)])
+    if zoom:
+        _place_labels(axes[1], [(x, y, name if z else None, size) for (x, y, name, size), z in zip(points, in_zoom)])
     return fig

@@ -1,0 +1,349 @@
+"""Chapter 07's measurements: one stream of requests served one at a time, by static batching
+(``generate_batch``) and by the ``Engine`` (continuous batching over a paged KV cache).
+(Over 300 lines: the workload, the three ways to serve it and their comparison stay in one file, so
+it shows in one place what is compared and how.)
+
+    python -m nanoinfer_lib.benchmark serving --out serving.json [--quick]
+
+The workload (``make_workload``, seeded): held-out prompts; output lengths from a geometric
+distribution (a reply ends at every token with the same chance: most are short, a few long), capped
+by the context window; arrivals from a Poisson process at ``rate`` requests per second, faster than
+any of the three can serve, so each builds a queue and what is measured is how fast it drains it.
+All three see the same requests at the same times, on a clock that starts with the run; with nothing
+to do, a system sleeps until the next arrival.
+
+- one at a time: ``generate`` for each request in arrival order;
+- static batching: when free, ``generate_batch`` over up to ``max_num_seqs`` requests that have
+  arrived, for as many steps as the longest of them needs (the others keep computing padding); its
+  tokens are timed at the end of each forward pass (a forward hook), as if it streamed them;
+- the Engine with the same ``max_num_seqs``. Its greedy outputs are checked equal to one at a time's.
+
+Whole runs are timed in rounds (one at a time, static, Engine, Engine, static, one at a time), so each
+pair runs in ABBA order; ``stats.abba_statistics`` gives the Engine's throughput (output tokens / time
+to the last token) over each other system's, with a t interval over the rounds and the A/A noise. Per run:
+TTFT (time to first token, from arrival) and TPOT (time per output token after the first), p50 and
+p99 over the requests; over runs, medians with ``median_interval`` (a labelled range below 6 runs).
+KV memory: token slots reserved vs holding a token's keys/values, summed over steps (static: its
+contiguous cache of B x (longest prompt + longest output) per batch; Engine: the blocks its requests
+hold), and the peak bytes reserved. Two more Engine measurements: a shared system prompt with prefix
+caching on vs off, and a pool of a quarter of the default size (preemptions).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import cli, validate
+from ..generation import generate, generate_batch
+from ..kv_cache import kv_cache_bytes
+from ..serving import Engine, SamplingParams
+from .results import checkpoint_sha256, command_line, make_results, write_results
+from .stats import abba_statistics, median_interval, median_label, paired_ratio_interval
+from .timing import FAILS, HOLDS, Comparison, verdict
+
+GOAL = 2.0                      # the Engine's throughput over static batching's
+KV_GOAL = 0.90                  # share of the reserved paged KV slots that hold a token
+
+
+@dataclass
+class Request:
+    prompt: str
+    ids: list[int]
+    max_new_tokens: int
+    arrival: float              # seconds after the run starts
+
+
+def make_workload(eval_set, tokenizer, num_requests: int, rate: float, mean_output: float, seed: int = 0,
+                  window: int = 512, system_prompt: str = "") -> list[Request]:
+    """``num_requests`` requests in arrival order (see the module's docstring); ``system_prompt`` is
+    put before every prompt (prefix caching shares it). Prompts that leave under 16 tokens (a
+    quarter of a small window) for the output are left out."""
+    num_requests = validate.integer("num_requests", num_requests, 1)
+    rate = validate.number("rate", rate, 0.0, low_open=True)
+    mean_output = validate.number("mean_output", mean_output, 1.0)
+    prompts = [system_prompt + item["prompt"] for item in eval_set]
+    room = min(16, window // 4)
+    prompts = [(p, ids) for p in prompts if len(ids := tokenizer.encode(p)) <= window - room]
+    if not prompts:
+        raise ValueError(f"no prompt leaves {room} tokens of the window ({window}) for its output: "
+                         f"shorten system_prompt")
+    rng = np.random.default_rng(seed)
+    picks = rng.permutation(len(prompts) * -(-num_requests // len(prompts)))[:num_requests] % len(prompts)
+    arrivals = np.cumsum(rng.exponential(1 / rate, num_requests))
+    lengths = rng.geometric(1 / mean_output, num_requests)            # 1, 2, ... with mean ``mean_output``
+    return [Request(prompts[i][0], prompts[i][1], int(min(n, window - len(prompts[i][1]))), float(t))
+            for i, t, n in zip(picks, arrivals, lengths)]
+
+
+class Clock:
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def now(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def wait(self, t: float) -> None:
+        time.sleep(max(0.0, t - self.now()))
+
+
+def serve_one_at_a_time(model, workload: list[Request]) -> dict:
+    clock, records, tokens = Clock(), [], []
+    for r in workload:
+        clock.wait(r.arrival)
+        first, out = None, []
+        for token in generate(model, torch.tensor([r.ids]), max_new_tokens=r.max_new_tokens, temperature=0,
+                              stream=True):
+            out.append(int(token[0]))
+            first = first or clock.now()
+        records.append((r.arrival, first, clock.now(), r.max_new_tokens))
+        tokens.append(out)
+    return {"records": records, "tokens": tokens, "seconds": clock.now()}
+
+
+def serve_static(model, tokenizer, workload: list[Request], batch_size: int) -> dict:
+    """Static batching (see the module's docstring); also the KV slots its caches reserve and use."""
+    clock, queue, records = Clock(), list(workload), []
+    kv = {"reserved": 0, "used": 0, "peak_bytes": 0}
+    occupancy, batch, times = [], [], []
+
+    def on_forward(module, args, kwargs, output):
+        times.append(clock.now())
+        cache, s = kwargs["kv_cache"], len(times) - 1            # s = 0: the prefill
+        kv["reserved"] += cache.batch_size * cache.max_len
+        kv["used"] += sum(len(r.ids) + min(s, r.max_new_tokens - 1) for r in batch)
+        kv["peak_bytes"] = max(kv["peak_bytes"], cache.nbytes)
+        wanted = sum(s < r.max_new_tokens for r in batch)         # rows still computing a token asked for
+        occupancy.append(("decode" if s else "prefill", len(batch), wanted))
+    hook = model.register_forward_hook(on_forward, with_kwargs=True)
+    try:
+        while queue:
+            clock.wait(queue[0].arrival)
+            now = clock.now()
+            batch = [r for r in queue[:batch_size] if r.arrival <= now]
+            del queue[:len(batch)]
+            times.clear()
+            generate_batch(model, [r.prompt for r in batch], tokenizer, batch_size=len(batch), temperature=0,
+                           max_new_tokens=max(r.max_new_tokens for r in batch))
+            records += [(r.arrival, times[0], times[r.max_new_tokens - 1], r.max_new_tokens) for r in batch]
+    finally:
+        hook.remove()
+    return {"records": records, "kv": kv, "occupancy": occupancy, "seconds": clock.now()}
+
+
+def serve_engine(model, tokenizer, workload: list[Request], **engine_kwargs) -> dict:
+    engine = Engine(model, tokenizer, **engine_kwargs)
+    clock, pending, first, done, occupancy = Clock(), list(workload), {}, {}, []
+    while pending or engine.has_unfinished_requests():
+        while pending and pending[0].arrival <= clock.now():
+            r = pending.pop(0)
+            engine.add_request(r.ids, SamplingParams(max_new_tokens=r.max_new_tokens), request_id=str(id(r)))
+        if not engine.has_unfinished_requests():
+            clock.wait(pending[0].arrival)
+            continue
+        outs = engine.step()
+        now = clock.now()
+        occupancy.append((engine.last_step["kind"], len(engine.last_step["requests"])))
+        for o in outs:
+            first.setdefault(o.request_id, now)
+            if o.finished:
+                done[o.request_id] = (now, o.token_ids)
+    seconds, keys = clock.now(), [str(id(r)) for r in workload]
+    records = [(r.arrival, first[k], done[k][0], r.max_new_tokens) for r, k in zip(workload, keys)]
+    return {"records": records, "tokens": [done[k][1] for k in keys], "stats": engine.stats, "occupancy": occupancy,
+            "seconds": seconds}
+
+
+def summarize(run: dict) -> dict:
+    """Throughput (output tokens / seconds to the last token), TTFT and TPOT p50/p99 (seconds)."""
+    arrival, first, last, n = (np.array(x, dtype=float) for x in zip(*run["records"]))
+    ttft, tpot = first - arrival, ((last - first) / np.maximum(n - 1, 1))[n > 1]
+    return {"tokens_per_s": float(n.sum() / last.max()), "ttft_p50": float(np.percentile(ttft, 50)),
+            "ttft_p99": float(np.percentile(ttft, 99)), "tpot_p50": float(np.percentile(tpot, 50)),
+            "tpot_p99": float(np.percentile(tpot, 99))}
+
+
+def over_runs(runs: list[dict]) -> dict:
+    """Each summary figure over runs: median, ``median_interval`` and its label."""
+    rows = [summarize(r) for r in runs]
+    out = {"runs": len(rows), "interval_kind": median_label(len(rows))}
+    for key in rows[0]:
+        values = [row[key] for row in rows]
+        out[key] = {"median": float(np.median(values)), "interval": list(median_interval(values)), "values": values}
+    return out
+
+
+def interleaved(systems: dict, rounds: int) -> dict[str, list[dict]]:
+    """Each system's runs: one warm-up run each, then ``rounds`` rounds in the order given and back
+    (A B C C B A), so each pair of systems runs in ABBA order and slow drifts hit all alike."""
+    runs = {name: [fn()] for name, fn in systems.items()}
+    for _ in range(rounds):
+        for name in list(systems) + list(reversed(systems)):
+            runs[name].append(systems[name]())
+    return runs
+
+
+def comparison(runs: dict, a: str, b: str) -> Comparison:
+    """Run time of ``a`` over ``b`` (the same tokens: b's throughput over a's), from the ABBA runs."""
+    ta, tb = ([r["seconds"] for r in runs[k][1:]] for k in (a, b))           # without the warm-up
+    st = abba_statistics(ta, tb)
+    return Comparison((a, b), ta, tb, st["ratio"], st["interval"], st["noise"], (1, 1), {"rounds": st["rounds"]})
+
+
+def measure(model, tokenizer, workload, system_workload, max_num_seqs: int, rounds: int, log=print) -> dict:
+    """Every measurement of the module's docstring; returns the data part of a results file."""
+    engine = lambda w, **kw: lambda: serve_engine(model, tokenizer, w, max_num_seqs=max_num_seqs, **kw)  # noqa: E731
+    runs = interleaved({"one at a time": lambda: serve_one_at_a_time(model, workload),
+                        "static batching": lambda: serve_static(model, tokenizer, workload, max_num_seqs),
+                        "engine": engine(workload)}, rounds)
+    check_equal(runs["one at a time"][0], runs["engine"][0])
+    vs_static, vs_one = comparison(runs, "static batching", "engine"), comparison(runs, "one at a time", "engine")
+    log(f"engine vs static batching: {vs_static}\nengine vs one at a time: {vs_one}")
+    cache = interleaved({"no prefix caching": engine(system_workload, enable_prefix_caching=False),
+                         "prefix caching": engine(system_workload, enable_prefix_caching=True)}, rounds)
+    vs_cache = comparison(cache, "no prefix caching", "prefix caching")
+    log(f"shared system prompt: {vs_cache}")
+    full = Engine(model, tokenizer, max_num_seqs=max_num_seqs).stats
+    need = max(-(-(len(r.ids) + r.max_new_tokens - 1) // full["block_size"]) for r in workload)
+    small = engine(workload, num_blocks=max(need, full["num_blocks"] // 4))()     # a quarter: preemptions
+    check_equal(cache["no prefix caching"][0], cache["prefix caching"][0])
+    check_equal(runs["one at a time"][0], small)
+    kept = {k: v[1:] for k, v in {**runs, **cache}.items()}
+    data = {"systems": {k: over_runs(kept[k]) for k in runs},
+            "comparisons": {"engine vs static batching": vs_static.as_dict(),
+                            "engine vs one at a time": vs_one.as_dict(),
+                            "prefix caching on vs off": vs_cache.as_dict()},
+            "kv": kv_memory(model, kept["static batching"], kept["engine"]),
+            "prefix_caching": {k: {**over_runs(kept[k]), **_cache_stats(kept[k][-1]["stats"])} for k in cache},
+            "small_pool": {**summarize(small), **{k: small["stats"][k] for k in ("num_blocks", "preemptions",
+                                                                                  "peak_blocks_used", "steps")}},
+            "occupancy": {k: kept[k][-1]["occupancy"] for k in ("static batching", "engine")},
+            "rows_per_step": rows_per_step(kept["static batching"][-1], kept["engine"][-1])}
+    data["claims"] = claims(data, vs_static, vs_one, vs_cache, kept)
+    return data
+
+
+def check_equal(one: dict, engine: dict) -> None:
+    for i, (a, b) in enumerate(zip(one["tokens"], engine["tokens"])):
+        if a != b:
+            raise RuntimeError(f"request {i}: the greedy tokens of two ways to serve it differ")
+
+
+def rows_per_step(static: dict, engine: dict) -> dict:
+    """Mean rows per decode step of one run each: static batching's, the rows of them still computing
+    a token that was asked for, and the Engine's."""
+    mean = lambda xs: float(np.mean(xs)) if xs else 0.0                                             # noqa: E731
+    decode = [row[1:] for row in static["occupancy"] if row[0] == "decode"]
+    return {"static batching": mean([r for r, _ in decode]), "static batching, wanted": mean([w for _, w in decode]),
+            "engine": mean([n for kind, n in engine["occupancy"] if kind == "decode"])}
+
+
+def _cache_stats(stats: dict) -> dict:
+    return {k: stats[k] for k in ("prefix_cache_hit_tokens", "computed_tokens", "prompt_tokens")}
+
+
+def kv_memory(model, static_runs: list[dict], engine_runs: list[dict]) -> dict:
+    """Token slots holding keys/values over slots reserved (summed over steps), per run, and peak bytes."""
+    static = [r["kv"]["used"] / r["kv"]["reserved"] for r in static_runs]
+    engine = [r["stats"]["kv_used_fraction"] for r in engine_runs]
+    s = engine_runs[-1]["stats"]
+    return {"static_used_fraction": static, "engine_used_fraction": engine,
+            "static_peak_reserved_bytes": max(r["kv"]["peak_bytes"] for r in static_runs),
+            "engine_peak_reserved_bytes": s["peak_blocks_used"] * s["kv_block_bytes"],
+            "engine_pool_bytes": s["kv_pool_bytes"], "bytes_per_token": kv_cache_bytes(model.config, 1, 1)}
+
+
+def claims(data: dict, vs_static, vs_one, vs_cache, kept: dict) -> list[dict]:
+    """The chapter's claims about these runs, each with a verdict decided here."""
+    p99 = lambda runs: [summarize(r)["ttft_p99"] for r in runs]                                    # noqa: E731
+    ttft_ratio, ttft_interval = paired_ratio_interval(p99(kept["engine"]), p99(kept["static batching"]))
+    kv = min(data["kv"]["engine_used_fraction"])
+    rows = [(f"the Engine's throughput is at least {GOAL:g}x static batching's at the same max_num_seqs",
+             vs_static.ratio, vs_static.interval, verdict(vs_static.interval, GOAL, None, vs_static.noise)),
+            ("the Engine's p99 time to first token is no worse than static batching's (Engine / static)",
+             ttft_ratio, ttft_interval, verdict(ttft_interval, None, 1.0, vs_static.noise)),
+            ("the Engine's throughput is higher than one request at a time",
+             vs_one.ratio, vs_one.interval, verdict(vs_one.interval, 1.0, None, vs_one.noise)),
+            ("prefix caching makes the Engine faster on prompts that share a system prompt",
+             vs_cache.ratio, vs_cache.interval, verdict(vs_cache.interval, 1.0, None, vs_cache.noise)),
+            (f"at least {KV_GOAL:.0%} of the paged KV slots reserved hold a token (every run; exact counts)",
+             kv, [kv, kv], HOLDS if kv >= KV_GOAL else FAILS)]
+    return [{"claim": c, "value": v, "interval": list(i), "verdict": d} for c, v, i, d in rows]
+
+
+def system_prompt(eval_set, tokens: int, tokenizer) -> str:
+    """A shared opening of about ``tokens`` tokens: held-out references joined (text the model has not
+    trained on), as a system prompt or a few-shot preamble."""
+    text = "\n".join(item["reference"] for item in eval_set[-40:])
+    return tokenizer.decode(tokenizer.encode(text)[:tokens]) + "\n\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nanoinfer_lib.benchmark serving --out FILE``."""
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark serving",
+                           description="One at a time, static batching and the Engine on one stream of requests.")
+    p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--requests", type=int, default=None, help="requests in the workload (default 64)")
+    p.add_argument("--rate", type=float, default=200.0, help="Poisson arrivals, requests per second (default 200)")
+    p.add_argument("--mean-output", type=float, default=None, help="mean output tokens (geometric; default 64)")
+    p.add_argument("--max-num-seqs", type=int, default=8, help="batch size of static batching and the Engine")
+    p.add_argument("--system-tokens", type=int, default=128, help="tokens of the shared system prompt")
+    p.add_argument("--rounds", type=int, default=None, help="ABBA rounds per comparison (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the workload")
+    p.add_argument("--quick", action="store_true",
+                   help="defaults of 8 requests of 4 tokens on average, 2 rounds: a smoke test")
+    args = p.parse_args(argv)
+    validate.output_file("--out", args.out)
+    quick = lambda given, small, full: given if given is not None else small if args.quick else full   # noqa: E731
+    n = validate.integer("--requests", quick(args.requests, 8, 64), 1, 10_000)
+    rate = validate.number("--rate", args.rate, 0.0, low_open=True)
+    mean = validate.number("--mean-output", quick(args.mean_output, 4.0, 64.0), 1.0, 256.0)
+    seqs = validate.integer("--max-num-seqs", args.max_num_seqs, 1, 256)
+    sys_tokens = validate.integer("--system-tokens", args.system_tokens, 1, 255)
+    rounds = validate.integer("--rounds", quick(args.rounds, 2, 4), 2)
+    seed = validate.integer("--seed", args.seed, 0)
+    from ..checkpoint import load_model
+    from ..metrics import load_eval_set
+    model, tokenizer = load_model()
+    eval_set, window = load_eval_set(), model.config.block_size
+    workload = make_workload(eval_set, tokenizer, n, rate, mean, seed, window)
+    opening = system_prompt(eval_set, sys_tokens, tokenizer)
+    shared = make_workload(eval_set, tokenizer, n, rate, mean, seed, window, opening)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    data = measure(model, tokenizer, workload, shared, seqs, rounds)
+    data.update(seconds=round(time.perf_counter() - t0, 1), model_sha256=checkpoint_sha256(), dtype="float32",
+                workload={"requests": n, "rate": rate, "mean_output": mean, "seed": seed, "max_num_seqs": seqs,
+                          "system_prompt_tokens": len(tokenizer.encode(opening)),
+                          "prompt_tokens": [len(r.ids) for r in workload],
+                          "output_tokens": [r.max_new_tokens for r in workload],
+                          "arrivals_s": [round(r.arrival, 4) for r in workload]})
+    report(data)
+    out = make_results("serving", data, device="cpu", command=command_line(["serving", *(argv or [])]),
+                       repeats=rounds)
+    write_results(args.out, out)
+    print(f"wrote {args.out} ({out['hardware']['device_name']}, {data['seconds']} s)")
+    return 0
+
+
+def report(data: dict) -> None:
+    def f(s: dict, key: str, scale: float = 1.0) -> str:
+        lo, hi = (v * scale for v in s[key]["interval"])
+        return f"{s[key]['median'] * scale:.3g} [{lo:.3g}-{hi:.3g}]"
+    for name, s in data["systems"].items():
+        print(f"{name:15s} {f(s, 'tokens_per_s')} tokens/s, TTFT p50 {f(s, 'ttft_p50', 1e3)} p99 "
+              f"{f(s, 'ttft_p99', 1e3)} ms, TPOT p50 {f(s, 'tpot_p50', 1e3)} p99 {f(s, 'tpot_p99', 1e3)} ms "
+              f"({s['interval_kind']})")
+    kv, pc, off = data["kv"], data["prefix_caching"]["prefix caching"], data["prefix_caching"]["no prefix caching"]
+    print(f"KV slots holding a token: static batching {np.median(kv['static_used_fraction']):.1%}, Engine "
+          f"{np.median(kv['engine_used_fraction']):.1%}; peak reserved {kv['static_peak_reserved_bytes'] / 2**20:.1f} "
+          f"vs {kv['engine_peak_reserved_bytes'] / 2**20:.1f} MiB")
+    print(f"prefix caching: {pc['prefix_cache_hit_tokens']} of {pc['prompt_tokens']} prompt tokens found in the "
+          f"cache; TTFT p50 {f(off, 'ttft_p50', 1e3)} ms without, {f(pc, 'ttft_p50', 1e3)} ms with it")
+    print(f"a quarter of the pool: {data['small_pool']['preemptions']} preemptions, "
+          f"{data['small_pool']['tokens_per_s']:.3g} tokens/s (one run)")
+    for c in data["claims"]:
+        lo, hi = c["interval"]
+        print(f"{c['verdict']:>13s}: {c['claim']} ({c['value']:.3g} [{lo:.3g}-{hi:.3g}])")
