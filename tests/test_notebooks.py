@@ -88,7 +88,7 @@ USES = {
     "01_autoregressive_generation": ("generate(", "stream=True", "stop_tokens=", "check_forward_tokens(",
                                      "check_greedy_with_stop(", "plot_naive_cost(", 'Tokenizer("gpt2")',
                                      "load_kv_sweep("),
-    "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_cache_update("),
+    "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_sliding_window_mask("),
     "03_sampling_strategies": ("top_p_filter(", "min_p_filter(", "apply_repetition_penalty(", "SamplingExplorer(",
                                "check_typical_p(", "check_survivors(", "check_top_k_mass(", "plot_diversity_vs_perplexity(",
                                "bootstrap_interval(", "verdict("),
@@ -117,7 +117,7 @@ def test_chapter_05_runs_the_tutorials_evaluation_and_checks_it():
     code = "\n".join(_src(c) for c in nb["cells"] if c["cell_type"] == "code")
     for name in ("compute_metrics(model, tokenizer, eval_data", "perplexity(", "corpus_bleu(", "rouge_l(",
                  "sentence_bleu(", "distinct_n(", "lcs_table(", "stride=", "plot_context_curve(",
-                 "plot_decoding_sweep(", "check_bleu_by_hand(", "check_uniform_perplexity(", "check_lcs("):
+                 "plot_decoding_sweep(", "check_bleu_by_hand(", "check_unigram_perplexity(", "check_lcs("):
         assert name in code, name
     assert not any("NBVAL_IGNORE_OUTPUT" in _src(c) for c in nb["cells"][3:]), "chapter 05 is deterministic"
     outputs = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
