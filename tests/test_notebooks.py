@@ -135,6 +135,9 @@ def test_exercises_are_stubs_with_collapsed_solutions_at_the_end(nb):
     assert len(heads) == 1, "one '## Solutions' section at the end of the chapter"
     before, after = cells[:heads[0]], [c for c in cells[heads[0] + 1:] if c["cell_type"] == "code"]
     assert after and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in after), "solutions collapsed"
+    for n, c in enumerate(after, 1):     # Colab hides the code of form cells only: each solution is one, titled
+        title = f'#@title Solution to exercise {n} (double-click to show the code) {{ display-mode: "form" }}'
+        assert c["metadata"].get("cellView") == "form" and _src(c).splitlines()[0] == title, _src(c)[:80]
     for c in after:                                       # each solution runs its check, which passes
         assert re.search(r"checks\.check_\w+\(", _src(c)) and "✓" in _text_out(c) and "✗" not in _text_out(c), _src(c)[:80]
     stubs = [c for c in before if c["cell_type"] == "code" and re.search(r"checks\.check_\w+\(", _src(c))
