@@ -88,7 +88,7 @@ USES = {
     "01_autoregressive_generation": ("generate(", "stream=True", "stop_tokens=", "check_forward_tokens(",
                                      "check_greedy_with_stop(", "plot_naive_cost(", 'Tokenizer("gpt2")',
                                      "load_kv_sweep("),
-    "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_cache_update("),
+    "02_kv_cache": ("KVCache(", "kv_cache_bytes(", "bm.kv_sweep(", "plot_kv_sweep(", "check_sliding_window_mask("),
     "03_sampling_strategies": ("top_p_filter(", "min_p_filter(", "apply_repetition_penalty(", "SamplingExplorer(",
                                "check_typical_p(", "check_survivors(", "check_top_k_mass(", "plot_diversity_vs_perplexity(",
                                "bootstrap_interval(", "verdict("),
@@ -122,7 +122,7 @@ def test_chapter_05_runs_the_tutorials_evaluation_and_checks_it():
     code = "\n".join(_src(c) for c in nb["cells"] if c["cell_type"] == "code")
     for name in ("compute_metrics(model, tokenizer, eval_data", "perplexity(", "corpus_bleu(", "rouge_l(",
                  "sentence_bleu(", "distinct_n(", "lcs_table(", "stride=", "plot_context_curve(",
-                 "plot_decoding_sweep(", "check_bleu_by_hand(", "check_uniform_perplexity(", "check_lcs("):
+                 "plot_decoding_sweep(", "check_bleu_by_hand(", "check_unigram_perplexity(", "check_lcs("):
         assert name in code, name
     assert not any("NBVAL_IGNORE_OUTPUT" in _src(c) for c in nb["cells"][3:]), "chapter 05 is deterministic"
     outputs = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code" for o in c["outputs"])
@@ -152,6 +152,9 @@ def test_exercises_are_stubs_with_collapsed_solutions_at_the_end(nb):
     assert len(heads) == 1, "one '## Solutions' section at the end of the chapter"
     before, after = cells[:heads[0]], [c for c in cells[heads[0] + 1:] if c["cell_type"] == "code"]
     assert after and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in after), "solutions collapsed"
+    for n, c in enumerate(after, 1):     # Colab hides the code of form cells only: each solution is one, titled
+        title = f'#@title Solution to exercise {n} (double-click to show the code) {{ display-mode: "form" }}'
+        assert c["metadata"].get("cellView") == "form" and _src(c).splitlines()[0] == title, _src(c)[:80]
     for c in after:                                       # each solution runs its check, which passes
         assert re.search(r"checks\.check_\w+\(", _src(c)) and "✓" in _text_out(c) and "✗" not in _text_out(c), _src(c)[:80]
     stubs = [c for c in before if c["cell_type"] == "code" and re.search(r"checks\.check_\w+\(", _src(c))

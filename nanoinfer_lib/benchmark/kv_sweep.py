@@ -1,8 +1,8 @@
 """Chapter 02's measurements: greedy generation with and without the KV cache over growing lengths
 (``kv_sweep``, repeats interleaved so both modes see the same machine), the latency of one step at a
 given position (``step_latency``, ``decode_step_fn``) and the speedup those predict
-(``predicted_speedups``), peak memory with and without the cache (``generation_peak_memory``), and
-appending to a cache by ``torch.cat`` vs preallocation.
+(``predicted_times``, ``predicted_speedups``), peak memory with and without the cache
+(``generation_peak_memory``), and appending to a cache by ``torch.cat`` vs preallocation (``cache_append_fns``).
 
     python -m nanoinfer_lib.benchmark kv-sweep --out kv.json [--device cuda] [--model bundled gpt2-random]
 """
@@ -94,18 +94,20 @@ def decode_step_fn(model, batch_size: int = 1, position: int = 16, seed: int = 0
 
 
 def step_latency(model, positions, batch_size: int = 1, num_runs: int = 3, model_name: str = "model",
-                 seed: int = 0) -> list[dict]:
+                 seed: int = 0, warm_s: float = 0.02) -> list[dict]:
     """Time one generation step at each position L (tokens already in the sequence).
 
-    mode "uncached": a forward pass over all L tokens (what a step costs without a cache; this is
-    also exactly the prefill of an L-token prompt). mode "cached": one new token attending to a
-    cache that holds L positions. The two modes alternate run by run. Records: position, mode,
-    seconds (median), times (one per run), what it ran on.
-    """
+    "uncached": a forward pass over all L tokens (also exactly the prefill of an L-token prompt);
+    "cached": one new token attending to a cache of L positions. Each mode runs as a block: untimed
+    calls for ``warm_s`` seconds (at least two), then ``num_runs`` timed ones, so a step is timed
+    after steps of its own kind, as inside ``generate`` (right after a long uncached pass, a cached
+    step takes up to twice as long for several calls). Records: position, mode, seconds (median),
+    times (one per run), what it ran on."""
     positions = [int(p) for p in positions]
     if not positions or any(not 1 <= p < model.config.block_size for p in positions):
         raise ValueError(f"positions must be ints in [1, block_size={model.config.block_size}), got {positions!r}")
     num_runs = validate.integer("num_runs", num_runs, 1)
+    warm_s = validate.number("warm_s", warm_s, 0.0)
     device = model.device
     ids = random_prompt(model.config.vocab_size, batch_size, max(positions) + 1, seed, device)   # (B, max_pos + 1)
     records = []
@@ -115,24 +117,22 @@ def step_latency(model, positions, batch_size: int = 1, num_runs: int = 3, model
         def uncached():
             with torch.inference_mode():
                 model(prefix, last_only=True)
-        fns = {"uncached": uncached, "cached": decode_step_fn(model, batch_size, L, seed)}
-        times = {mode: [] for mode in fns}
-        for i in range(num_runs + 1):                                       # run 0 is the warm-up
-            for mode, fn in fns.items():
-                t = time_fn(fn, num_runs=1, warmup=0, device=device)
-                times[mode] += t if i else []
-        for mode, t in times.items():
+        for mode, fn in (("uncached", uncached), ("cached", decode_step_fn(model, batch_size, L, seed))):
+            t0, calls = time.perf_counter(), 0
+            while calls < 2 or time.perf_counter() - t0 < warm_s:                   # warm up
+                fn()
+                calls += 1
+            t = time_fn(fn, num_runs=num_runs, warmup=0, device=device)
             records.append({"model": model_name, "device": str(device), "dtype": validate.dtype_name(model.dtype),
                             "mode": mode, "batch_size": batch_size, "position": L,
                             "seconds": statistics.median(t), "times": t, "runs": num_runs})
     return records
 
 
-def predicted_speedups(latency: list[dict], prompt_len: int, new_tokens) -> dict[int, float]:
-    """{N: speedup predicted from one-step latencies}: generating N tokens after ``prompt_len`` costs,
-    without a cache, the uncached steps at positions P .. P+N-1; with a cache, the prefill of P
-    (an uncached step at P) and cached steps at P+1 .. P+N-1. Step times between the measured
-    positions are interpolated linearly (``latency`` from ``step_latency``)."""
+def predicted_times(latency: list[dict], prompt_len: int, new_tokens) -> dict[int, dict[str, float]]:
+    """{N: {"uncached": s, "cached": s}}: seconds to generate N tokens after ``prompt_len`` by the
+    one-step latencies (``step_latency``, interpolated linearly). Uncached: steps at positions
+    P .. P+N-1; cached: the prefill of P (an uncached step at P), then cached steps at P+1 .. P+N-1."""
     by = {m: sorted((r["position"], r["seconds"]) for r in latency if r["mode"] == m) for m in ("cached", "uncached")}
     if not by["cached"] or not by["uncached"]:
         raise ValueError("latency needs records of both modes, 'cached' and 'uncached'")
@@ -141,8 +141,14 @@ def predicted_speedups(latency: list[dict], prompt_len: int, new_tokens) -> dict
     out = {}
     for n in new_tokens:
         L = np.arange(P, P + validate.integer("new_tokens[i]", n, 1))
-        out[int(n)] = float(step["uncached"](L).sum() / (step["uncached"](P) + step["cached"](L[1:]).sum()))
+        out[int(n)] = {"uncached": float(step["uncached"](L).sum()),
+                       "cached": float(step["uncached"](P) + step["cached"](L[1:]).sum())}
     return out
+
+
+def predicted_speedups(latency: list[dict], prompt_len: int, new_tokens) -> dict[int, float]:
+    """{N: speedup predicted from one-step latencies}: ``predicted_times``' uncached / cached seconds."""
+    return {n: t["uncached"] / t["cached"] for n, t in predicted_times(latency, prompt_len, new_tokens).items()}
 
 
 def generation_peak_memory(model, new_tokens: int, prompt_len: int = 16, batch_size: int = 1,
@@ -164,10 +170,13 @@ def generation_peak_memory(model, new_tokens: int, prompt_len: int = 16, batch_s
     return out
 
 
-def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,
-                       dtype: torch.dtype = torch.float32, num_runs: int = 3) -> dict[str, float]:
-    """Seconds to append ``n_tokens`` one at a time to every layer's k and v: growing the tensors with
-    ``torch.cat`` (copies the whole cache each step) vs writing into a preallocated ``KVCache``."""
+def cache_append_fns(config, n_tokens: int, batch_size: int = 1, device=None,
+                     dtype: torch.dtype = torch.float32) -> dict:
+    """Two functions of no arguments that append ``n_tokens`` one at a time to every layer's k and v:
+    "concat" grows the tensors with ``torch.cat`` (copies the whole cache each step), "prealloc"
+    writes into a preallocated ``KVCache``. Time them side by side (``timing.compare``)."""
+    n_tokens = validate.integer("n_tokens", n_tokens, 1)
+    batch_size = validate.integer("batch_size", batch_size, 1)
     device = torch.device(device or "cpu")
     k_new = torch.randn(batch_size, config.n_head, 1, config.head_dim, device=device, dtype=dtype)   # (B, nh, 1, hs)
 
@@ -188,8 +197,14 @@ def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,
                 cache.update(i, k_new, k_new)
             cache.advance(1)
 
+    return {"concat": concat, "prealloc": prealloc}
+
+
+def cache_append_times(config, n_tokens: int, batch_size: int = 1, device=None,
+                       dtype: torch.dtype = torch.float32, num_runs: int = 3) -> dict[str, float]:
+    """Median seconds of ``cache_append_fns``' two ways to append ``n_tokens`` (``num_runs`` runs each)."""
     return {name: statistics.median(time_fn(fn, num_runs=num_runs, warmup=1, device=device))
-            for name, fn in (("concat", concat), ("prealloc", prealloc))}
+            for name, fn in cache_append_fns(config, n_tokens, batch_size, device, dtype).items()}
 
 
 def speedups(records: list[dict]) -> dict[int, float]:

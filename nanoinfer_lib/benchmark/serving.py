@@ -26,7 +26,9 @@ p99 over the requests; over runs, medians with ``median_interval`` (a labelled r
 KV memory: token slots reserved vs holding a token's keys/values, summed over steps (static: its
 contiguous cache of B x (longest prompt + longest output) per batch; Engine: the blocks its requests
 hold), and the peak bytes reserved. Two more Engine measurements: a shared system prompt with prefix
-caching on vs off, and a pool of a quarter of the default size (preemptions).
+caching on vs off, and a pool of a quarter of the default size (preemptions). And static batching
+vs the Engine again at other values of max_num_seqs (``--sweep``): a static batch waits for the
+longest of its requests, so the more requests it holds, the more of its rows compute padding.
 """
 from __future__ import annotations
 
@@ -121,8 +123,7 @@ def serve_static(model, tokenizer, workload: list[Request], batch_size: int) -> 
     try:
         while queue:
             clock.wait(queue[0].arrival)
-            now = clock.now()
-            batch = [r for r in queue[:batch_size] if r.arrival <= now]
+            batch = static_batch(queue, batch_size, clock.now(), model.config.block_size)
             del queue[:len(batch)]
             times.clear()
             generate_batch(model, [r.prompt for r in batch], tokenizer, batch_size=len(batch), temperature=0,
@@ -131,6 +132,19 @@ def serve_static(model, tokenizer, workload: list[Request], batch_size: int) -> 
     finally:
         hook.remove()
     return {"records": records, "kv": kv, "occupancy": occupancy, "seconds": clock.now()}
+
+
+def static_batch(queue: list[Request], batch_size: int, now: float, window: int) -> list[Request]:
+    """The next static batch: requests that have arrived, in order, at most ``batch_size``, while the
+    padded batch (longest prompt + longest output) fits the context window (one that does not would
+    make ``generate_batch`` crop its input and recompute, which no static server does)."""
+    batch: list[Request] = []
+    for r in queue[:batch_size]:
+        if r.arrival > now or (batch and max(len(q.ids) for q in batch + [r])
+                               + max(q.max_new_tokens for q in batch + [r]) > window):
+            break
+        batch.append(r)
+    return batch
 
 
 def serve_engine(model, tokenizer, workload: list[Request], **engine_kwargs) -> dict:
@@ -192,8 +206,10 @@ def comparison(runs: dict, a: str, b: str) -> Comparison:
     return Comparison((a, b), ta, tb, st["ratio"], st["interval"], st["noise"], (1, 1), {"rounds": st["rounds"]})
 
 
-def measure(model, tokenizer, workload, system_workload, max_num_seqs: int, rounds: int, log=print) -> dict:
-    """Every measurement of the module's docstring; returns the data part of a results file."""
+def measure(model, tokenizer, workload, system_workload, max_num_seqs: int, rounds: int, log=print,
+            sweep: tuple[int, ...] = ()) -> dict:
+    """Every measurement of the module's docstring; returns the data part of a results file. ``sweep``:
+    more values of max_num_seqs at which static batching and the Engine are compared again."""
     engine = lambda w, **kw: lambda: serve_engine(model, tokenizer, w, max_num_seqs=max_num_seqs, **kw)  # noqa: E731
     runs = interleaved({"one at a time": lambda: serve_one_at_a_time(model, workload),
                         "static batching": lambda: serve_static(model, tokenizer, workload, max_num_seqs),
@@ -221,8 +237,21 @@ def measure(model, tokenizer, workload, system_workload, max_num_seqs: int, roun
                                                                                   "peak_blocks_used", "steps")}},
             "occupancy": {k: kept[k][-1]["occupancy"] for k in ("static batching", "engine")},
             "rows_per_step": rows_per_step(kept["static batching"][-1], kept["engine"][-1])}
-    data["claims"] = claims(data, vs_static, vs_one, vs_cache, kept)
+    data["max_num_seqs_sweep"] = {str(max_num_seqs): _sweep_row(kept, vs_static)}
+    for b in sweep:
+        more = interleaved({"static batching": lambda b=b: serve_static(model, tokenizer, workload, b),
+                            "engine": lambda b=b: serve_engine(model, tokenizer, workload, max_num_seqs=b)}, rounds)
+        c = comparison(more, "static batching", "engine")
+        log(f"max_num_seqs={b}: engine vs static batching: {c}")
+        data["max_num_seqs_sweep"][str(b)] = _sweep_row({k: v[1:] for k, v in more.items()}, c)
+    data["claims"] = claims(data, vs_static, vs_one, vs_cache, kept, max_num_seqs)
     return data
+
+
+def _sweep_row(kept: dict, c: Comparison) -> dict:
+    """Static batching vs the Engine at one max_num_seqs: the comparison, throughputs, rows per step."""
+    return {"comparison": c.as_dict(), "rows_per_step": rows_per_step(kept["static batching"][-1], kept["engine"][-1]),
+            **{k: over_runs(kept[k])["tokens_per_s"] for k in ("static batching", "engine")}}
 
 
 def check_equal(one: dict, engine: dict) -> None:
@@ -255,13 +284,14 @@ def kv_memory(model, static_runs: list[dict], engine_runs: list[dict]) -> dict:
             "engine_pool_bytes": s["kv_pool_bytes"], "bytes_per_token": kv_cache_bytes(model.config, 1, 1)}
 
 
-def claims(data: dict, vs_static, vs_one, vs_cache, kept: dict) -> list[dict]:
+def claims(data: dict, vs_static, vs_one, vs_cache, kept: dict, max_num_seqs: int) -> list[dict]:
     """The chapter's claims about these runs, each with a verdict decided here."""
     p99 = lambda runs: [summarize(r)["ttft_p99"] for r in runs]                                    # noqa: E731
     ttft_ratio, ttft_interval = paired_ratio_interval(p99(kept["engine"]), p99(kept["static batching"]))
     kv = min(data["kv"]["engine_used_fraction"])
-    rows = [(f"the Engine's throughput is at least {GOAL:g}x static batching's at the same max_num_seqs",
-             vs_static.ratio, vs_static.interval, verdict(vs_static.interval, GOAL, None, vs_static.noise)),
+    rows = [(f"the Engine's throughput is at least {GOAL:g}x static batching's at the same max_num_seqs "
+             f"({max_num_seqs})", vs_static.ratio, vs_static.interval,
+             verdict(vs_static.interval, GOAL, None, vs_static.noise)),
             ("the Engine's p99 time to first token is no worse than static batching's (Engine / static)",
              ttft_ratio, ttft_interval, verdict(ttft_interval, None, 1.0, vs_static.noise)),
             ("the Engine's throughput is higher than one request at a time",
@@ -270,6 +300,11 @@ def claims(data: dict, vs_static, vs_one, vs_cache, kept: dict) -> list[dict]:
              vs_cache.ratio, vs_cache.interval, verdict(vs_cache.interval, 1.0, None, vs_cache.noise)),
             (f"at least {KV_GOAL:.0%} of the paged KV slots reserved hold a token (every run; exact counts)",
              kv, [kv, kv], HOLDS if kv >= KV_GOAL else FAILS)]
+    for b, row in data["max_num_seqs_sweep"].items():
+        if b != str(max_num_seqs):
+            c = row["comparison"]
+            rows.append((f"at max_num_seqs={b}, the Engine's throughput is at least {GOAL:g}x static batching's",
+                         c["ratio"], c["interval"], verdict(c["interval"], GOAL, None, c["noise"])))
     return [{"claim": c, "value": v, "interval": list(i), "verdict": d} for c, v, i, d in rows]
 
 
@@ -289,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=200.0, help="Poisson arrivals, requests per second (default 200)")
     p.add_argument("--mean-output", type=float, default=None, help="mean output tokens (geometric; default 64)")
     p.add_argument("--max-num-seqs", type=int, default=8, help="batch size of static batching and the Engine")
+    p.add_argument("--sweep", default=None,
+                   help="more max_num_seqs values for static batching vs the Engine, comma-separated "
+                        "(default 4,16; none with --quick)")
     p.add_argument("--system-tokens", type=int, default=128, help="tokens of the shared system prompt")
     p.add_argument("--rounds", type=int, default=None, help="ABBA rounds per comparison (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the workload")
@@ -304,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     sys_tokens = validate.integer("--system-tokens", args.system_tokens, 1, 255)
     rounds = validate.integer("--rounds", quick(args.rounds, 2, 4), 2)
     seed = validate.integer("--seed", args.seed, 0)
+    sweep = quick(args.sweep, "", "4,16")
+    sweep = tuple(validate.integer("--sweep", int(v) if v.strip().isdigit() else v, 1, 256)
+                  for v in sweep.split(",") if v.strip())
     from ..checkpoint import load_model
     from ..metrics import load_eval_set
     model, tokenizer = load_model()
@@ -313,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     shared = make_workload(eval_set, tokenizer, n, rate, mean, seed, window, opening)
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    data = measure(model, tokenizer, workload, shared, seqs, rounds)
+    data = measure(model, tokenizer, workload, shared, seqs, rounds, sweep=sweep)
     data.update(seconds=round(time.perf_counter() - t0, 1), model_sha256=checkpoint_sha256(), dtype="float32",
                 workload={"requests": n, "rate": rate, "mean_output": mean, "seed": seed, "max_num_seqs": seqs,
                           "system_prompt_tokens": len(tokenizer.encode(opening)),
@@ -344,6 +385,11 @@ def report(data: dict) -> None:
           f"cache; TTFT p50 {f(off, 'ttft_p50', 1e3)} ms without, {f(pc, 'ttft_p50', 1e3)} ms with it")
     print(f"a quarter of the pool: {data['small_pool']['preemptions']} preemptions, "
           f"{data['small_pool']['tokens_per_s']:.3g} tokens/s (one run)")
+    for b, row in data["max_num_seqs_sweep"].items():
+        c, r = row["comparison"], row["rows_per_step"]
+        print(f"max_num_seqs={b}: Engine / static batching {c['ratio']:.3g} [{c['interval'][0]:.3g}-"
+              f"{c['interval'][1]:.3g}]; rows per decode step: static {r['static batching']:.1f} "
+              f"({r['static batching, wanted']:.1f} wanted), Engine {r['engine']:.1f}")
     for c in data["claims"]:
         lo, hi = c["interval"]
         print(f"{c['verdict']:>13s}: {c['claim']} ({c['value']:.3g} [{lo:.3g}-{hi:.3g}])")

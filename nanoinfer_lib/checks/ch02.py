@@ -153,3 +153,102 @@ def check_kv_bytes_per_token(fn) -> Verdict:
     rows = ", ".join(f"{n}: {kv_bytes_per_token(c, 2) // 1024} KiB" for n, c in LLAMA_STYLE.items())
     print(f"✓ bytes per token right for MHA, GQA and MQA in 2 and 4 bytes (16-bit: {rows})")
     return True
+
+
+def _sliding_window_mask(T: int, past: int, window: int) -> torch.Tensor:
+    """(T, past + T) bool: query i (position past + i) sees keys j with past + i - window < j <= past + i."""
+    q = torch.arange(past, past + T)[:, None]                      # (T, 1) positions of the queries
+    k = torch.arange(past + T)[None, :]                            # (1, S) positions of the keys
+    return (k <= q) & (k > q - window)
+
+
+def _call(fn, args: str, *values):
+    """Call a learner's function: (True, result), or (False, None) after printing what went wrong."""
+    try:
+        return True, fn(*values)
+    except Exception as e:  # a learner's bug: report it instead of a traceback
+        print(f"✗ fn({args}) raised {type(e).__name__}: {e}")
+        return False, None
+
+
+@self_check
+def check_sliding_window_mask(fn) -> Verdict:
+    """Exercise (chapter 02): ``fn(T, past, window) -> bool tensor (T, past + T)``, True where new
+    query i (position past + i) may attend to key j: the last ``window`` positions, its own included."""
+    require_callable(fn, "fn")
+    cases = [(4, 0, 2), (1, 5, 3), (3, 4, 2), (5, 2, 10), (2, 6, 1)]
+    for T, past, window in cases:
+        want = _sliding_window_mask(T, past, window)
+        ok, got = _call(fn, f"T={T}, past={past}, window={window}", T, past, window)
+        if not ok:
+            return False
+        if got is None or got is ...:
+            print("… not written yet: return the boolean mask")
+            return False
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            print(f"✗ fn(T={T}, past={past}, window={window}) gave {shape}, expected a tensor of shape "
+                  f"{tuple(want.shape)}: one row per new query, one column per key (past + T of them)")
+            return False
+        got = got.bool()
+        if torch.equal(got, want):
+            continue
+        causal = torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
+        hints = [(causal, "keys further back than the window are still visible: also require j > past + i - window"),
+                 (_sliding_window_mask(T, past, window + 1), "off by one: the window holds `window` positions, "
+                  "the query's own included (j > past + i - window, not >=)"),
+                 (_sliding_window_mask(T, past, window - 1) if window > 1 else None,
+                  "off by one: the query sees itself and window - 1 positions before it"),
+                 (torch.ones(T, past + T, dtype=torch.bool).tril() & ~torch.ones(T, past + T, dtype=torch.bool).tril(-window),
+                  "query i sits at position past + i, not i: shift the diagonals by past")]
+        hint = next((h for m, h in hints if m is not None and torch.equal(got, m)),
+                    "query i (position past + i) sees keys j with past + i - window < j <= past + i")
+        print(f"✗ fn(T={T}, past={past}, window={window}): wrong entries; {hint}")
+        return False
+    print(f"✓ sliding-window mask right for {len(cases)} (T, past, window) cases, a window wider than the "
+          "sequence (the causal mask) and a window of 1 included")
+    return True
+
+
+def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    """(B, n_kv, T, hs) -> (B, n_kv * n_rep, T, hs): key/value head h // n_rep serves query head h."""
+    B, n_kv, T, hs = x.shape
+    return x[:, :, None].expand(B, n_kv, n_rep, T, hs).reshape(B, n_kv * n_rep, T, hs)
+
+
+@self_check
+def check_repeat_kv(fn) -> Verdict:
+    """Exercise (chapter 02): ``fn(x, n_rep) -> tensor``: grouped-query attention's ``repeat_kv``, each
+    of the n_kv key/value heads of x (B, n_kv, T, hs) repeated for the n_rep query heads of its group."""
+    require_callable(fn, "fn")
+    g = torch.Generator().manual_seed(0)
+    cases = [((2, 2, 3, 4), 3), ((1, 1, 5, 2), 4), ((2, 4, 3, 2), 1)]     # GQA, MQA (one K/V head), MHA
+    for shape, n_rep in cases:
+        x = torch.randn(*shape, generator=g)
+        x_before = x.clone()
+        want = _repeat_kv(x, n_rep)
+        ok, got = _call(fn, f"x of shape {shape}, n_rep={n_rep}", x, n_rep)
+        if not ok:
+            return False
+        if got is None or got is ...:
+            print("… not written yet: return the repeated tensor")
+            return False
+        if not torch.equal(x, x_before):
+            print("✗ your function changed its input x: build a new tensor")
+            return False
+        if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+            gs = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            print(f"✗ x of shape {shape}, n_rep={n_rep}: got {gs}, expected {tuple(want.shape)} "
+                  "(B, n_kv * n_rep, T, hs): repeat along the head axis, dim 1")
+            return False
+        if torch.equal(got, want):
+            continue
+        if torch.equal(got, x.repeat(1, n_rep, 1, 1)):
+            hint = ("the heads are tiled (0, 1, 0, 1, ...); a group's query heads sit next to each other, so "
+                    "each K/V head must repeat in place (0, 0, 1, 1, ...), as repeat_interleave does")
+        else:
+            hint = "query head h uses key/value head h // n_rep"
+        print(f"✗ x of shape {shape}, n_rep={n_rep}: right shape, wrong heads; {hint}")
+        return False
+    print(f"✓ repeat_kv right for GQA, MQA and MHA shapes ({len(cases)} cases)")
+    return True

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from ..metrics import bleu_stats, brevity_penalty, corpus_bleu, lcs_table, ngrams, words
-from ._common import Verdict, learner_int, number_answer, require_callable, self_check
+from ._common import Verdict, number_answer, require_callable, self_check
 
 
 @self_check
@@ -55,22 +56,101 @@ def check_uniform_perplexity(answer, vocab_size: int) -> Verdict:
     return False
 
 
+def _is_subsequence(sub, seq) -> bool:
+    it = iter(seq)
+    return all(any(w == x for x in it) for w in sub)        # each word found after the previous one
+
+
 @self_check
 def check_lcs(fn) -> Verdict:
-    """Exercise (chapter 05): ``fn(a, b) -> int``, the length of the longest common subsequence of two
-    word lists (the heart of ROUGE-L)."""
+    """Exercise (chapter 05): ``fn(a, b) -> list``, one longest common subsequence of two word lists
+    (the words ROUGE-L matches), found by walking back through the LCS table."""
     require_callable(fn, "fn")
     cases = [([], ["a"]), (["a"], ["a"]), (["a", "b"], ["b", "a"]), (list("abcbdab"), list("bdcaba")),
              ("the cat sat on the mat".split(), "the cat is on the mat".split()),
              ("police killed the gunman".split(), "the gunman kill police".split())]
     for a, b in cases:
         want = lcs_table(a, b)[-1][-1]
-        ok, got = learner_int(fn, a, b)
-        if not ok:
+        try:
+            got = fn(list(a), list(b))
+        except Exception as e:  # a learner's bug: report it instead of a traceback
+            print(f"✗ fn({a}, {b}) raised {type(e).__name__}: {e}")
             return False
-        if got != want:
-            hint = " (a subsequence keeps order but may skip words; a substring may not)" if got < want else ""
-            print(f"✗ fn({a}, {b}) = {got}, expected {want}{hint}")
+        if got is None or got is ...:
+            print("… not written yet: return the list of words")
             return False
-    print(f"✓ all {len(cases)} cases right")
+        if isinstance(got, int) and not isinstance(got, bool):
+            print(f"✗ fn({a}, {b}) returned {got}, a length; return the words themselves (a list): walk back "
+                  "from the table's last cell, taking a word where the two match")
+            return False
+        if not isinstance(got, (list, tuple)):
+            print(f"✗ fn({a}, {b}) returned a {type(got).__name__}; return a list of words")
+            return False
+        got = list(got)
+        if len(got) == want and _is_subsequence(got, a) and _is_subsequence(got, b):
+            continue
+        if len(got) == want and _is_subsequence(got[::-1], a) and _is_subsequence(got[::-1], b):
+            hint = "the words are in reverse order: walking back collects them from the end, so reverse the list"
+        elif not (_is_subsequence(got, a) and _is_subsequence(got, b)):
+            hint = "it is not a subsequence of both lists (same order in each, gaps allowed)"
+        else:
+            hint = (f"a longer common subsequence exists ({want} words): a subsequence may skip words, a "
+                    "substring may not" if len(got) < want else f"the longest has {want} words")
+        print(f"✗ fn({a}, {b}) = {got}: {hint}")
+        return False
+    print(f"✓ all {len(cases)} cases right: each answer is common to both lists and as long as the table says")
+    return True
+
+
+def unigram_perplexity(train_ids, test_ids, vocab_size: int) -> float:
+    """Perplexity on ``test_ids`` of a model that knows only token frequencies: p(t) = (count of t in
+    ``train_ids`` + 1) / (len(train_ids) + vocab_size), add-one (Laplace) smoothing."""
+    counts = Counter(train_ids)
+    total = len(train_ids) + vocab_size
+    return math.exp(-sum(math.log((counts[t] + 1) / total) for t in test_ids) / len(test_ids))
+
+
+@self_check
+def check_unigram_perplexity(fn) -> Verdict:
+    """Exercise (chapter 05): ``fn(train_ids, test_ids, vocab_size) -> float``, the perplexity on
+    ``test_ids`` of a unigram model counted on ``train_ids`` with add-one smoothing (within 1e-6)."""
+    require_callable(fn, "fn")
+    cases = [([0, 0, 1], [0, 1], 3), ([0, 1, 1, 1, 2], [1, 1, 3, 0], 5), ([4, 4, 4, 4], [2, 4], 6)]
+    for train, test, V in cases:
+        want = unigram_perplexity(train, test, V)
+        try:
+            got = fn(list(train), list(test), V)
+        except Exception as e:  # a learner's bug: report it instead of a traceback
+            print(f"✗ fn({train}, {test}, {V}) raised {type(e).__name__}: {e} (a test token never seen in "
+                  "training gets count 0: add one to every count)")
+            return False
+        if got is None or got is ...:
+            print("… not written yet: return the perplexity")
+            return False
+        if isinstance(got, bool) or not isinstance(got, (int, float)) and not hasattr(got, "item"):
+            print(f"✗ fn({train}, {test}, {V}) returned a {type(got).__name__}; return a number")
+            return False
+        got = float(got)
+        if math.isclose(got, want, rel_tol=1e-6):
+            continue
+        counts = Counter(train)
+        nll = [-math.log((counts[t] + 1) / (len(train) + V)) for t in test]
+        slips = {math.log(want): "that is the mean NLL (the loss); perplexity is exp of it",
+                 2 ** (sum(nll) / len(nll)):
+                     "perplexity is exp(mean NLL in nats), not 2 ** (mean NLL in nats)",
+                 math.exp(-sum(math.log((counts[t] + 1) / len(train)) for t in test) / len(test)):
+                     "with one added to every count, the total grows by vocab_size: divide by len(train_ids) + vocab_size",
+                 unigram_perplexity(train, train, V): "score the test tokens, not the training ones"}
+        if all(counts[t] for t in test):                              # no smoothing is finite here
+            slips[math.exp(-sum(math.log(counts[t] / len(train)) for t in test) / len(test))] = \
+                "add one to every count (seen tokens too) and vocab_size to the total"
+        hint = next((h for v, h in slips.items() if math.isfinite(got) and math.isclose(got, v, rel_tol=1e-6)),
+                    "p(t) = (count of t in train_ids + 1) / (len(train_ids) + vocab_size); perplexity = "
+                    "exp(mean of -log p over the test tokens)")
+        if not math.isfinite(got) or got == 0:
+            hint = "a test token never seen in training got probability 0: add one to every count"
+        print(f"✗ fn({train}, {test}, {V}) = {got:.6g}, expected {want:.6g}; hint: {hint}")
+        return False
+    print(f"✓ right on {len(cases)} cases, unseen test tokens included "
+          f"(e.g. train {cases[1][0]}, test {cases[1][1]}, V = {cases[1][2]}: {unigram_perplexity(*cases[1]):.4f})")
     return True

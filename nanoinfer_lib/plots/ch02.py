@@ -5,11 +5,13 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
 from ..benchmark.hardware import describe
-from ..benchmark.kv_sweep import speedup_intervals, speedups
-from ..benchmark.timing import median_interval
+from ..benchmark.kv_sweep import predicted_speedups, speedup_intervals, speedups
+from ..benchmark.timing import median_interval, median_label
 from ._axes import log_axis
 
 _MODE_COLOR = {"cached": "tab:blue", "uncached": "tab:orange"}
@@ -71,83 +73,119 @@ def _sweep_label(meta: dict) -> str:
     return f"{where}, {meta.get('dtype')}"
 
 
-def _err(values: list[float], times: list[list[float]], scale: float = 1.0) -> np.ndarray:
-    """(2, n) error bars of medians from their repeats (zero where a record kept one time)."""
-    lo, hi = [], []
-    for v, t in zip(values, times):
-        a, b = median_interval(t) if len(t) > 1 else (v / scale, v / scale)
-        lo.append(max(0.0, v - a * scale))
-        hi.append(max(0.0, b * scale - v))
-    return np.array([lo, hi])
+def _plain_log(ax, axis: str = "y", base: int = 10) -> None:
+    """``log_axis`` with every tick label a plain number at its own precision (0.1, 0.2, 0.5, 1, 2, ...)."""
+    log_axis(ax, axis, base)
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    for set_formatter in (target.set_major_formatter, target.set_minor_formatter):
+        set_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _err(values: list[float], times: list[list[float]], scale: float = 1.0) -> np.ndarray | None:
+    """(2, n) error bars of medians from their repeats (``median_interval``), None without repeats."""
+    if not all(len(t) > 1 for t in times):
+        return None
+    bounds = [median_interval(t) for t in times]
+    return np.array([[max(0.0, v - a * scale) for v, (a, _) in zip(values, bounds)],
+                     [max(0.0, b * scale - v) for v, (_, b) in zip(values, bounds)]])
+
+
+def _runs_of(times: list) -> int:
+    return min((len(t) for t in times), default=0)
+
+
+def _sweep_row(axes, runs: list[dict], live: bool) -> list:
+    """Draw one machine's runs on (total time, step time, speedup); returns the legend's handles."""
+    ax1, ax2, ax3 = axes
+    colors = ["tab:purple", "tab:brown", "tab:olive", "tab:cyan"]
+    handles = []
+    for i, run in enumerate(runs):
+        batch = run["records"][0].get("batch_size", 1) if run["records"] else 1
+        name = run["model"].replace("gpt2-random", "GPT-2 shape") + (f", batch {batch}" if batch != 1 else "")
+        for mode, ls in (("uncached", "-"), ("cached", "--")):
+            color = _MODE_COLOR[mode] if live else colors[i % len(colors)]
+            rec = sorted((r for r in run["records"] if r["mode"] == mode), key=lambda r: r["new_tokens"])
+            y = [r["seconds"] for r in rec]
+            line = ax1.errorbar([r["new_tokens"] for r in rec], y, yerr=_err(y, [r.get("times") or [] for r in rec]),
+                                ls=ls, marker="o", ms=4, capsize=2, color=color, label=f"{mode}: {name}")
+            lat = sorted((r for r in run.get("latency", []) if r["mode"] == mode), key=lambda r: r["position"])
+            y = [1e3 * r["seconds"] for r in lat]
+            ax2.errorbar([r["position"] for r in lat], y, yerr=_err(y, [r.get("times") or [] for r in lat], 1e3),
+                         ls=ls, marker="o", ms=4, capsize=2, color=color)
+            if live:
+                handles.append(line)
+        sp, iv = speedups(run["records"]), speedup_intervals(run["records"])
+        n = list(sp)
+        yerr = np.array([[sp[k] - iv[k][0] for k in n], [iv[k][1] - sp[k] for k in n]])
+        color = "tab:green" if live else colors[i % len(colors)]
+        sl = ax3.errorbar(n, list(sp.values()), yerr=yerr if yerr.any() else None, marker="o", ms=4, capsize=3,
+                          color=color, label=f"measured speedup: {name}" if live else name)
+        handles.append(sl)
+        if live and run.get("latency"):
+            pred = predicted_speedups(run["latency"], run["records"][0].get("prompt_tokens", 16), n)
+            handles.append(ax3.plot(n, list(pred.values()), ls=":", marker="x", color="0.3",
+                                    label="predicted from one-step latencies")[0])
+    if not live:
+        handles += [Line2D([], [], color="0.3", ls="-", label="uncached"),
+                    Line2D([], [], color="0.3", ls="--", label="cached")]
+    handles.append(ax3.axhspan(2, 4, color="tab:red", alpha=0.12, label="tutorial's claim: 2-4x"))
+    ax3.axhline(1, color="0.4", lw=0.8, ls=":")
+    for ax in (ax1, ax3):
+        _plain_log(ax, "x", base=2)
+        ax.set_xlabel("new tokens generated (after a 16-token prompt, log scale)")
+    _plain_log(ax1)
+    ax1.set_ylabel("total generation time (s, log scale)")
+    ax1.set_title("Total time vs new tokens", fontsize=10)
+    _plain_log(ax2)
+    ax2.set_xlabel("position L (tokens already in the sequence)")
+    ax2.set_ylabel("time of one step (ms, log scale)")
+    ax2.set_title("One step vs position (uncached step = prefill of L tokens)", fontsize=10)
+    _plain_log(ax3)
+    ax3.set_ylabel("speedup = uncached / cached time (log scale)")
+    ax3.set_title("Speedup of the KV cache (1x: no gain, dotted)", fontsize=10)
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+    return handles
 
 
 def plot_kv_sweep(live: dict, reference: dict | None = None, reference_models=("bundled", "gpt2-random")):
-    """Chapter 02: cached vs uncached generation, three panels.
+    """Chapter 02: cached vs uncached generation; one row of three panels per machine.
 
     (1) total time vs new tokens, (2) time of one step vs position, (3) speedup (uncached / cached)
-    vs new tokens with its bootstrap 95% interval over the interleaved rounds, beside the
-    tutorial's 2-4x claim (shaded). Error bars: 95% intervals of the medians. ``live`` and
-    ``reference`` are results in the ``kv-sweep`` format ({"meta", "runs": [{"model", "records",
-    "latency"}]}); the reference (another machine's file) is drawn dashed and labelled with its
-    device and date. ``live`` may also be a list of such results (CPU and GPU of one session).
+    vs new tokens beside the tutorial's 2-4x claim (shaded). Live rows (this session's
+    measurements; ``live`` is a ``kv-sweep`` result dict, or a list of them, e.g. CPU and GPU) draw
+    uncached solid orange, cached dashed blue, error bars from the repeats (``median_interval``: the
+    range of the runs below 6, labelled so), the speedup's 95% t interval over the rounds
+    (``speedup_intervals``) and the speedup predicted from the one-step latencies. A ``reference``
+    (another machine's results file) gets its own row, one colour per run, labelled with its device
+    and date.
     """
     lives = [live] if isinstance(live, dict) else list(live)
     if not lives or not all(isinstance(d, dict) and "runs" in d and "meta" in d for d in lives):
         raise TypeError("live must be a kv-sweep result dict (or a list of them) with 'meta' and 'runs'")
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 5.2))
-    markers = {"bundled": "o", "gpt2-random": "s"}
-    sources = [(run, d["meta"], "-", "") for d in lives for run in d["runs"]]
+    rows = [(d["runs"], d["meta"], True) for d in lives]
     if reference is not None:
-        sources += [(run, reference["meta"], "--", " (reference file)") for run in reference["runs"]
-                    if reference_models is None or run["model"] in reference_models]
-    for run, meta, ls, tag in sources:
-        batch = run["records"][0].get("batch_size", 1) if run["records"] else 1
-        name = run["model"] + (f", batch {batch}" if batch != 1 else "")
-        mk = markers.get(run["model"], "^") if batch == 1 else "D"
-        where = f"{name}, {_sweep_label(meta)}{tag}"
-        alpha = 0.95 if not tag else 0.6
-        for mode in ("uncached", "cached"):
-            rec = sorted((r for r in run["records"] if r["mode"] == mode), key=lambda r: r["new_tokens"])
-            y = [r["seconds"] for r in rec]
-            ax1.errorbar([r["new_tokens"] for r in rec], y, yerr=_err(y, [r.get("times") or [] for r in rec]),
-                         ls=ls, marker=mk, ms=4, capsize=2, color=_MODE_COLOR[mode], alpha=alpha,
-                         label=f"{mode}: {where}")
-            lat = sorted((r for r in run.get("latency", []) if r["mode"] == mode), key=lambda r: r["position"])
-            y = [1e3 * r["seconds"] for r in lat]
-            ax2.errorbar([r["position"] for r in lat], y, yerr=_err(y, [r.get("times") or [] for r in lat], 1e3),
-                         ls=ls, marker=mk, ms=4, capsize=2, color=_MODE_COLOR[mode], alpha=alpha,
-                         label=f"{mode}: {where}")
-        sp, iv = speedups(run["records"]), speedup_intervals(run["records"])
-        n = list(sp)
-        yerr = np.array([[sp[k] - iv[k][0] for k in n], [iv[k][1] - sp[k] for k in n]])
-        ax3.errorbar(n, list(sp.values()), yerr=yerr, ls=ls, marker=mk, ms=4, capsize=3, alpha=alpha,
-                     color="tab:green" if not tag else "tab:purple", label=f"speedup: {where}")
-    ax3.axhspan(2, 4, color="tab:red", alpha=0.12, label="tutorial's claim: 2-4x")
-    ax3.axhline(1, color="0.4", lw=0.8, ls=":", label="1x = no gain")
-    for ax in (ax1, ax3):
-        log_axis(ax, "x", base=2)
-        ax.set_xlabel("new tokens generated (after a 16-token prompt, log scale)")
-    log_axis(ax1)
-    ax1.set_ylabel("total generation time (s, log scale)")
-    ax1.set_title("Total time vs new tokens", fontsize=10)
-    log_axis(ax2)
-    ax2.set_xlabel("position L (tokens already in the sequence)")
-    ax2.set_ylabel("time of one step (ms, log scale)")
-    ax2.set_title("One step vs position (uncached step = prefill of L tokens)", fontsize=10)
-    log_axis(ax3)
-    ax3.set_ylabel("speedup = uncached time / cached time (log scale)")
-    ax3.set_title("Speedup of the KV cache, 95% intervals", fontsize=10)
-    for ax in (ax1, ax2, ax3):
-        ax.grid(alpha=0.3, which="both")
-    handles, labels = ax1.get_legend_handles_labels()          # panels 1 and 2 share their lines
-    h3, l3 = ax3.get_legend_handles_labels()
-    fig.legend(handles + h3, labels + l3, loc="upper left", bbox_to_anchor=(0.0, 0.0), ncol=2, fontsize=8.5,
-               frameon=False)
-    fig.suptitle("KV cache, cached vs uncached greedy generation, live on "
-                 + " and ".join(_sweep_label(d["meta"]) for d in lives)
-                 + (f"; dashed: reference file ({reference['meta'].get('date', '?')})" if reference else ""),
-                 fontsize=11)
-    fig.tight_layout()
+        ref_runs = [r for r in reference["runs"] if reference_models is None or r["model"] in reference_models]
+        rows.append((ref_runs, reference["meta"], False))
+    fig = plt.figure(figsize=(15, 5.6 * len(rows)), layout="constrained")
+    subfigs = fig.subfigures(len(rows), 1, squeeze=False)[:, 0]
+    for sf, (runs, meta, is_live) in zip(subfigs, rows):
+        handles = _sweep_row(sf.subplots(1, 3), runs, is_live)
+        recs = [r for run in runs for r in run["records"]]
+        lat = [r for run in runs for r in run.get("latency", [])]
+        n_rec, n_lat = _runs_of([r.get("times") or [] for r in recs]), _runs_of([r.get("times") or [] for r in lat])
+        rounds = f"{n_rec} interleaved rounds" if n_rec > 1 else "one round"
+        spread = (median_label(n_rec) if n_rec == n_lat else
+                  f"{median_label(n_rec)} for totals, {median_label(n_lat)} for steps")
+        bars = (f"bars: {spread}; speedup: 95% t interval over {rounds}" if n_rec > 1 else
+                "one median per point, no bars")
+        note = (f"Live on {_sweep_label(meta)}\n{bars}" if is_live else
+                f"Reference file, not measured here: {_sweep_label(meta)}, {meta.get('date', '?')}, commit "
+                f"{meta.get('library_commit', '?')}\n{bars}")
+        sf.suptitle(note, fontsize=10.5)
+        sf.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8.5,
+                  frameon=False)
+    fig.suptitle("KV cache: cached vs uncached greedy generation", fontsize=12)
     return fig
 
 
@@ -171,7 +209,7 @@ def plot_cache_memory(models: Mapping[str, tuple], max_len: int = 1024, dtype_by
         w = n_params * dtype_bytes / 2**20
         ax.axhline(w, color=c, lw=2, alpha=0.5, label=f"{name}: weights ({w:,.1f} MiB)")
         ax.axhline(w / 2, color=c, lw=1, ls="--", alpha=0.5, label=f"{name}: 50% of weights")
-    log_axis(ax)
+    _plain_log(ax)
     ax.set_ylim(bottom=0.1)
     ax.set_xlabel("context length T (tokens in the cache)")
     ax.set_ylabel("memory (MiB, log scale)")

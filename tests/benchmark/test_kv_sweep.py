@@ -36,10 +36,24 @@ def test_step_latency_records_and_leaves_the_model_alone(tiny_model):
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     recs = bm.step_latency(tiny_model, [1, 8, 15], num_runs=2, model_name="tiny")
     assert [(r["mode"], r["position"]) for r in recs] == [(m, p) for p in (1, 8, 15) for m in ("uncached", "cached")]
+    assert all(len(r["times"]) == r["runs"] == 2 for r in recs)
     assert all(r["seconds"] > 0 for r in recs)
     assert all(torch.equal(before[k], v) for k, v in tiny_model.state_dict().items())
     with pytest.raises(ValueError, match="positions"):
         bm.step_latency(tiny_model, [16])                            # no room for one more token
+
+
+def test_step_latency_times_each_step_after_steps_of_its_own_kind(tiny_model):
+    seen = []
+    hook = tiny_model.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[1]))
+    try:
+        bm.step_latency(tiny_model, [8], num_runs=3, warm_s=0.0)
+    finally:
+        hook.remove()
+    # the cache's prefill (8); uncached: 2 warm-up calls and 3 timed; cached: 2 warm-up calls and 3 timed
+    assert seen == [8] * 5 + [8] + [1] * 5
+    with pytest.raises(ValueError, match="warm_s"):
+        bm.step_latency(tiny_model, [8], warm_s=-1.0)
 
 
 def test_speedups_and_growth_exponent_on_known_curves():
@@ -56,6 +70,17 @@ def test_speedups_and_growth_exponent_on_known_curves():
 def test_cache_append_times():
     t = bm.cache_append_times(tiny_config(), 8, batch_size=2, num_runs=1)
     assert set(t) == {"concat", "prealloc"} and all(v > 0 for v in t.values())
+
+
+def test_cache_append_fns_fill_the_same_cache_both_ways():
+    fns = bm.cache_append_fns(tiny_config(), 5, batch_size=2)
+    assert set(fns) == {"concat", "prealloc"}
+    for fn in fns.values():
+        assert fn() is None
+        assert fn() is None                                         # callable again: a timer repeats it
+    for kwargs, name in (({"n_tokens": 0}, "n_tokens"), ({"batch_size": 0}, "batch_size")):
+        with pytest.raises(ValueError, match=name):
+            bm.cache_append_fns(tiny_config(), **{"n_tokens": 5, **kwargs})
 
 
 def test_load_kv_sweep_missing_and_bad(tmp_path):
@@ -130,6 +155,7 @@ def test_predicted_speedups_sum_the_step_latencies():
     un = sum(2 + 0.1 * L for L in range(10, 20))
     ca = (2 + 0.1 * 10) + 2 * 9
     assert bm.predicted_speedups(lat, prompt_len=10, new_tokens=[10]) == pytest.approx({10: un / ca})
+    assert bm.predicted_times(lat, 10, [10])[10] == pytest.approx({"uncached": 1e-3 * un, "cached": 1e-3 * ca})
     with pytest.raises(ValueError, match="both modes"):
         bm.predicted_speedups(lat[:2], 10, [5])
     with pytest.raises(ValueError, match="prompt_len"):

@@ -64,6 +64,17 @@ def test_the_three_systems_serve_the_same_tokens(tiny_model):
         bm.check_equal({"tokens": [[1, 2]]}, {"tokens": [[1, 3]]})
 
 
+def test_static_batches_hold_arrived_requests_that_fit_the_window():
+    r = lambda n_ids, new, t: bm.Request("x", [0] * n_ids, new, t)                         # noqa: E731
+    queue = [r(3, 4, 0.0), r(2, 9, 0.1), r(5, 2, 0.2), r(1, 1, 5.0)]
+    assert bm.static_batch(queue, 8, now=1.0, window=13) == queue[:2]       # 5 + 9 > 13: the third waits
+    assert bm.static_batch(queue, 8, now=1.0, window=14) == queue[:3]
+    assert bm.static_batch(queue, 1, now=1.0, window=13) == queue[:1]
+    assert bm.static_batch(queue, 8, now=0.05, window=13) == queue[:1]      # the second has not arrived
+    assert bm.static_batch(queue[2:], 8, now=9.0, window=13) == queue[2:]
+    assert bm.static_batch(queue, 8, now=0.0, window=4) == queue[:1]        # alone: the workload made it fit
+
+
 def test_summarize_by_hand():
     run = {"records": [(0.0, 1.0, 3.0, 3), (1.0, 2.0, 2.0, 1), (2.0, 2.5, 4.0, 4)]}
     s = bm.summarize(run)
@@ -105,7 +116,12 @@ def test_measure_and_claims_on_a_tiny_model(tiny_model):
     assert all(0 < f <= 1 for f in kv["static_used_fraction"] + kv["engine_used_fraction"])
     assert [c["verdict"] in (HOLDS, FAILS, INCONCLUSIVE) for c in data["claims"]] == [True] * 5
     assert data["rows_per_step"]["engine"] <= 2 and data["small_pool"]["num_blocks"] >= 1
-    json.dumps(data)                                                           # plain values: a results file holds it
+    assert list(data["max_num_seqs_sweep"]) == ["2"] and data["claims"][0]["claim"].endswith("max_num_seqs (2)")
+    json.dumps(data)
+    swept = bm.measure(tiny_model, TOK, w, shared, max_num_seqs=2, rounds=2, log=lambda *a: None, sweep=(3,))
+    row = swept["max_num_seqs_sweep"]["3"]
+    assert row["comparison"]["rounds"] == 2 and row["rows_per_step"]["engine"] <= 3 and row["engine"]["median"] > 0
+    assert swept["claims"][-1]["claim"].startswith("at max_num_seqs=3, the Engine's throughput is at least 2x")                                                           # plain values: a results file holds it
 
 
 def test_command_writes_a_results_file(tmp_path):
@@ -126,6 +142,8 @@ def test_command_writes_a_results_file(tmp_path):
     (["--mean-output", "0.5"], ValueError, "--mean-output"),
     (["--max-num-seqs", "0"], ValueError, "--max-num-seqs"),
     (["--system-tokens", "0"], ValueError, "--system-tokens"),
+    (["--sweep", "4,0"], ValueError, "--sweep"),
+    (["--sweep", "4,x"], TypeError, "--sweep"),
 ])
 def test_command_bad_arguments(tmp_path, argv, err, match):
     with pytest.raises(err, match=match):

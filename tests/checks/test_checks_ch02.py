@@ -60,3 +60,47 @@ def test_check_kv_bytes_per_token(capsys):
                         (lambda c, b: 7, "head_dim")):
         assert not checks.check_kv_bytes_per_token(wrong)
         assert hint in capsys.readouterr().out
+
+
+def _window(T, past, window):
+    q, k = torch.arange(past, past + T)[:, None], torch.arange(past + T)[None, :]
+    return (k <= q) & (k > q - window)
+
+
+def test_check_sliding_window_mask(capsys):
+    assert checks.check_sliding_window_mask(_window)
+    assert "✓" in capsys.readouterr().out
+    causal = lambda T, past, w: torch.ones(T, past + T, dtype=torch.bool).tril(diagonal=past)
+    no_offset = lambda T, past, w: _window(T, 0, w) if past == 0 else torch.cat(
+        [torch.zeros(T, past, dtype=torch.bool), _window(T, 0, w)], dim=1)
+    for wrong, hint in ((lambda T, past, w: None, "not written yet"),
+                        (causal, "further back than the window"),
+                        (lambda T, past, w: _window(T, past, w + 1), "not >="),
+                        (lambda T, past, w: _window(T, past, w - 1), "window - 1"),
+                        (lambda T, past, w: _window(T, 0, w), "expected a tensor of shape"),   # square: no cache
+                        (no_offset, "wrong entries"),
+                        (lambda T, past, w: 1 / 0, "ZeroDivisionError")):
+        assert not checks.check_sliding_window_mask(wrong)
+        assert hint in capsys.readouterr().out
+
+
+def test_check_sliding_window_mask_names_the_missing_offset(capsys):
+    def first_rows(T, past, w):                                 # the first T rows of the S x S mask
+        return torch.ones(T, past + T, dtype=torch.bool).tril() & ~torch.ones(T, past + T, dtype=torch.bool).tril(-w)
+    assert not checks.check_sliding_window_mask(first_rows)
+    assert "shift the diagonals by past" in capsys.readouterr().out
+
+
+def test_check_repeat_kv(capsys):
+    assert checks.check_repeat_kv(lambda x, n: x.repeat_interleave(n, dim=1))
+    assert "✓" in capsys.readouterr().out
+    for wrong, hint in ((lambda x, n: None, "not written yet"),
+                        (lambda x, n: x.repeat(1, n, 1, 1), "tiled"),
+                        (lambda x, n: x.repeat_interleave(n, dim=2), "dim 1"),
+                        (lambda x, n: x.repeat_interleave(n, dim=1).flip(1), "h // n_rep"),
+                        (lambda x, n: x.zero_(), "changed its input"),
+                        (lambda x, n: x.expand(2), "raised")):
+        assert not checks.check_repeat_kv(wrong)
+        assert hint in capsys.readouterr().out
+    with pytest.raises(TypeError, match="fn"):
+        checks.check_repeat_kv("repeat")
