@@ -157,7 +157,7 @@ def plot_serving(systems: Mapping[str, Mapping], title: str = "Serving one strea
         ax.set_xticks(x, names, fontsize=8)
         ax.set_ylabel(unit)
         ax.set_title(label, fontsize=9.5)
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.15)
+        ax.set_ylim(0, ax.get_ylim()[1] * (1.35 if len(groups) > 1 else 1.15))   # room for the p50/p99 legend
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"{title}: {source} ({device}, {dtype}; error bars: {interval_kind})", fontsize=10)
     fig.tight_layout()
