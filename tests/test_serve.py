@@ -6,11 +6,15 @@ has a timeout, every wait loop a bound, and each test an alarm (SIGALRM) that fa
 """
 import asyncio
 import json
+import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import openai
@@ -330,3 +334,56 @@ def test_importing_the_library_imports_no_web_stack_and_bad_options_are_one_line
     r = subprocess.run([sys.executable, "-m", "nanoinfer_lib.serve", "--port", "70000"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == ["error: --port must be an int in [0, 65535], got 70000"]
+
+
+def readme_server_blocks() -> tuple[str, str, str]:
+    """The README's server command, its curl command and its openai snippet."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Serve the model over HTTP")[1].split("\n## ")[0]
+    blocks = re.findall(r"```(\w+)\n(.*?)```", section, re.S)
+    assert [lang for lang, _ in blocks] == ["bash", "bash", "python"], blocks
+    start = blocks[0][1].split("#")[0].split("&&")[-1].strip()
+    return start, blocks[1][1].strip(), blocks[2][1]
+
+
+def test_the_readme_commands_start_the_server_and_query_it_with_curl_and_openai(bundled, tmp_path):
+    start, curl, snippet = readme_server_blocks()
+    assert start == "python -m nanoinfer_lib.serve"
+    port = free_port()
+    log = open(tmp_path / "server.log", "wb")
+    process = subprocess.Popen([sys.executable, *shlex.split(start)[1:], "--port", str(port), "--shutdown-timeout",
+                                "0.5"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: process.poll() is not None or _healthy(url), 60)
+        assert process.poll() is None and _healthy(url), (tmp_path / "server.log").read_text()
+        if shutil.which("curl"):
+            args = shlex.split(curl.replace("127.0.0.1:8000", f"127.0.0.1:{port}"))
+            r = subprocess.run(args + ["--silent", "--max-time", "30"], capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            assert json.loads(r.stdout)["choices"][0]["text"] == offline(bundled, "ROMEO.", 32)
+        code = snippet.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and r.stdout.strip() and not r.stderr, r.stderr
+        body = {"prompt": "ROMEO.", "max_tokens": 500, "temperature": 0, "stream": True}
+        with httpx.stream("POST", url + "/v1/completions", json=body, timeout=30) as stream:
+            lines = stream.iter_lines()
+            assert next(lines).startswith("data: ")
+            process.send_signal(signal.SIGTERM)                   # mid-stream: it finishes or is aborted
+            rest = [line for line in lines if line]
+        assert rest[-1] == "data: [DONE]"
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        log.close()
+    text = (tmp_path / "server.log").read_text()
+    assert "Traceback" not in text and text.rstrip().endswith("stopped"), text
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
