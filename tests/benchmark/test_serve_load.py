@@ -89,3 +89,20 @@ def test_the_command_writes_a_results_file(tmp_path, capsys):
 def test_bad_options_are_one_line_errors(tmp_path, capsys, args, name):
     assert benchmark_main(["serve-load", "--out", str(tmp_path / "x.json"), *args]) == 2
     assert name in capsys.readouterr().err
+
+
+def test_the_committed_cpu_results_hold_what_the_command_measured():
+    from nanoinfer_lib.benchmark.results import read_results
+    from nanoinfer_lib.paths import RESULTS
+    res = read_results(RESULTS / "serve_load_cpu.json")
+    assert res["benchmark"] == "serve-load" and res["complete"] and res["hardware"]["device"] == "cpu"
+    assert res["command"] == "python -m nanoinfer_lib.benchmark serve-load --out serve_load_cpu.json"
+    data = res["data"]
+    assert set(data["levels"]) == {"1", "8", "32"} and data["workload"]["rounds"] == res["repeats"] == 6
+    for s in data["levels"].values():
+        for key in ("tokens_per_s", "ttft_p50", "ttft_p99", "tpot_p50"):
+            values = s[key]["values"]
+            assert len(values) == 6 and s[key]["median"] == pytest.approx(sorted(values)[2] / 2 + sorted(values)[3] / 2)
+            assert s[key]["interval"][0] <= s[key]["median"] <= s[key]["interval"][1]
+    for c, r in data["speedup_vs_concurrency_1"].items():
+        assert r["interval"][0] <= r["ratio"] <= r["interval"][1]
