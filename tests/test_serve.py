@@ -283,6 +283,22 @@ def test_a_full_queue_is_503_and_the_server_recovers(bundled):
         assert http.post("/v1/completions", json={"prompt": "x", "max_tokens": 2}).status_code == 200
 
 
+def test_a_failing_engine_step_ends_every_stream_with_an_error_and_the_server_recovers(served):
+    def broken():
+        raise RuntimeError("a broken step")
+    body = {"prompt": PROMPT, "max_tokens": 8, "stream": True}
+    with Gate(served.engine) as gate:
+        with httpx.stream("POST", served.url + "/v1/completions", json=body, headers=AUTH, timeout=10) as r:
+            assert wait_until(lambda: served.app.state.server.loop.in_flight == 1)
+            gate.step = broken                                    # the next step fails
+            gate.is_open.set()
+            lines = [line for line in r.iter_lines() if line]
+    assert json.loads(lines[-2][6:])["error"]["type"] == "server_error" and lines[-1] == "data: [DONE]"
+    assert wait_until(lambda: served.engine.stats["blocks_used"] == 0)
+    r = httpx.post(served.url + "/v1/completions", json={"prompt": PROMPT, "max_tokens": 2}, headers=AUTH, timeout=10)
+    assert r.status_code == 200
+
+
 # ------------------------------------------------------------------ a client that goes away
 def test_a_client_that_disconnects_mid_stream_frees_its_blocks(served, caplog):
     stats = lambda: httpx.get(served.url + "/stats", headers=AUTH, timeout=10).json()        # noqa: E731

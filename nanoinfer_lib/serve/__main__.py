@@ -59,12 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     grace = validate.number("--shutdown-timeout", args.shutdown_timeout, 0.0)
     if args.api_key is not None and not args.api_key.strip():
         raise ValueError("--api-key must not be empty")
-    import uvicorn
-    from uvicorn.logging import DefaultFormatter
+    try:
+        import uvicorn
+        from uvicorn.logging import DefaultFormatter
 
+        from .app import create_app
+    except ModuleNotFoundError as e:
+        raise ImportError(f"{(e.name or 'a package').split('.')[0]} is missing: the server needs the serve extra "
+                          f"(pip install \"nanoinfer_lib[serve]\")") from None
     from ..checkpoint import load_model
     from ..serving import Engine
-    from .app import create_app
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
