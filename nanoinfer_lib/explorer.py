@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from . import validate
 from .generation import generate
+from .model import check_model_like
 from .sampling import SamplingSettings, apply_repetition_penalty, process_logits
 
 KEPT_COLOUR, REMOVED_COLOUR = "#1f77b4", "#c8c8c8"     # kept / removed tokens, in every view of the course
@@ -103,7 +104,7 @@ def settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new
 def next_token_logits(model, tokenizer, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ids (1, T), logits (V,))``: the prompt's ids and the model's logits for the next token
     (the prompt cropped to the last ``block_size`` tokens, as ``generate`` does)."""
-    validate.model_like("model", model)
+    check_model_like("model", model)
     validate.tokenizer("tokenizer", tokenizer)
     ids = validate.encoded("prompt", tokenizer.encode(validate.text("prompt", prompt)), model.config.vocab_size)
     ids = torch.tensor([ids], device=model.device)                                    # (1, T)
@@ -120,7 +121,7 @@ def explore_sampling(model, tokenizer, prompt: str, temperature: float = 1.0, to
     tokens the settings keep (``process_logits`` of ``nanoinfer_lib.sampling``, after the repetition
     penalty on the prompt's tokens), and a continuation of ``max_new_tokens`` sampled with ``seed``
     by ``generate`` with the same settings."""
-    validate.model_like("model", model)
+    check_model_like("model", model)
     validate.tokenizer("tokenizer", tokenizer)
     s = settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new_tokens)
     n_show = validate.integer("n_show", n_show, 1)

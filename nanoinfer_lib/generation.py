@@ -17,6 +17,7 @@ import torch
 
 from . import validate
 from .kv_cache import KVCache
+from .model import check_model
 from .sampling import SamplingSettings, apply_repetition_penalty
 
 
@@ -43,7 +44,7 @@ class TokenBuffer:
 
 def _check_args(model, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty,
                 stop_tokens, seed, generator) -> tuple[int, SamplingSettings, set[int], int | None]:
-    validate.model("model", model)
+    check_model("model", model)
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 0)
     sampling = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
     stops = validate.token_id_set("stop_tokens", stop_tokens, model.config.vocab_size)

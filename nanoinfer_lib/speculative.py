@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from . import validate
 from .generation import prompt_ids
 from .kv_cache import KVCache
-from .model import GPT
+from .model import GPT, check_model
 from .sampling import SamplingSettings, check_finite
 
 
@@ -190,7 +190,7 @@ def speculative_generate(model, input_ids, draft, max_new_tokens: int = 100, num
     ``model`` in one forward pass. The output is distributed as ``generate``'s with the same
     arguments (greedy: the same tokens). A stop token ends the output and is kept. ``seed`` makes
     sampling reproducible. Batch size 1 only. Context window: see the module's docstring."""
-    validate.model("model", model)
+    check_model("model", model)
     ids = prompt_ids(input_ids, model)
     if ids.shape[0] != 1:
         raise ValueError(f"input_ids must hold one prompt (batch size 1), got a batch of {ids.shape[0]}")

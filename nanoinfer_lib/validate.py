@@ -31,7 +31,8 @@ MAX_SEED = 2**64 - 1
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def _given(value) -> str:
+def given(value) -> str:
+    """What was given, for a message: its type and a short repr."""
     text = repr(value)
     return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
@@ -54,7 +55,7 @@ def integer(name: str, value, low: int | None = None, high: int | None = None) -
     """``value`` as a Python int, if it is an int in ``[low, high]`` (either end may be None)."""
     allowed = _span("an int", low, high)
     if not _is_int(value):
-        raise TypeError(f"{name} must be {allowed}, got {_given(value)}")
+        raise TypeError(f"{name} must be {allowed}, got {given(value)}")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be {allowed}, got {value}")
@@ -75,7 +76,7 @@ def number(name: str, value, low: float | None = None, high: float | None = None
     """``value`` as a float, if it is a finite real number in the given range."""
     allowed = _span("a finite number", low, high, low_open, high_open)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {allowed}, got {_given(value)}")
+        raise TypeError(f"{name} must be {allowed}, got {given(value)}")
     value = float(value)
     if (not math.isfinite(value) or (low is not None and (value < low or (low_open and value == low)))
             or (high is not None and (value > high or (high_open and value == high)))):
@@ -95,7 +96,7 @@ def optional_number(name: str, value, low: float | None = None, high: float | No
 
 def flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {_given(value)}")
+        raise TypeError(f"{name} must be True or False, got {given(value)}")
     return bool(value)
 
 
@@ -108,14 +109,14 @@ def choice(name: str, value, choices: Iterable):
 
 def text(name: str, value) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {_given(value)}")
+        raise TypeError(f"{name} must be a str, got {given(value)}")
     return value
 
 
 def texts(name: str, value) -> list[str]:
     """A list or tuple of strings (a single str is refused: it is a common slip)."""
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise TypeError(f"{name} must be a list of strings, got {_given(value)}")
+        raise TypeError(f"{name} must be a list of strings, got {given(value)}")
     for i, item in enumerate(value):
         text(f"{name}[{i}]", item)
     return list(value)
@@ -129,7 +130,7 @@ def seed_and_generator(seed_value, generator) -> tuple[int | None, torch.Generat
     """The rule for the two ways to make sampling reproducible: give ``seed`` or ``generator``, not both."""
     s = seed("seed", seed_value)
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be None or a torch.Generator, got {_given(generator)}")
+        raise TypeError(f"generator must be None or a torch.Generator, got {given(generator)}")
     if s is not None and generator is not None:
         raise ValueError("give seed or generator, not both: a generator already carries its own seed")
     return s, generator
@@ -151,7 +152,7 @@ def dtype(name: str, value) -> torch.dtype:
     if isinstance(value, str):
         return DTYPES[choice(name, value, DTYPES)]
     if not isinstance(value, torch.dtype):
-        raise TypeError(f"{name} must be a torch.dtype or one of {list(DTYPES)}, got {_given(value)}")
+        raise TypeError(f"{name} must be a torch.dtype or one of {list(DTYPES)}, got {given(value)}")
     if not value.is_floating_point:
         raise ValueError(f"{name} must be a floating-point dtype such as {list(DTYPES)}, got {value}")
     return value
@@ -161,7 +162,7 @@ def device(name: str, value) -> torch.device:
     """A ``torch.device``, a device string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) or a CUDA
     index, that exists on this machine."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, torch.device, numbers.Integral)):
-        raise TypeError(f"{name} must be a torch.device or a string such as 'cpu' or 'cuda', got {_given(value)}")
+        raise TypeError(f"{name} must be a torch.device or a string such as 'cpu' or 'cuda', got {given(value)}")
     try:
         d = torch.device(f"cuda:{int(value)}" if isinstance(value, numbers.Integral) else value)
     except RuntimeError:
@@ -177,7 +178,7 @@ def device(name: str, value) -> torch.device:
 def path(name: str, value) -> Path:
     """A file path: a str or an ``os.PathLike`` (not bytes, not None)."""
     if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {_given(value)}")
+        raise TypeError(f"{name} must be a file path (str or pathlib.Path), got {given(value)}")
     return Path(value)
 
 
@@ -215,7 +216,7 @@ def _id_tensor(name: str, value, allowed: str) -> torch.Tensor:
         return torch.tensor(lists, dtype=torch.long)
     except ValueError:     # torch: "expected sequence of length 2 at dim 1 (got 1)"
         raise ValueError(f"{name} must be a rectangular list of token ids (every row the same length), "
-                         f"got {_given(value)}") from None
+                         f"got {given(value)}") from None
 
 
 def _int_lists(name: str, value, allowed: str):
@@ -227,7 +228,7 @@ def _int_lists(name: str, value, allowed: str):
         return [_int_lists(name, v, allowed) for v in value]
     if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
         return _int_lists(name, value.tolist(), allowed)
-    raise TypeError(f"{name} must be {allowed}, got {_given(value)}")
+    raise TypeError(f"{name} must be {allowed}, got {given(value)}")
 
 
 def encoded(name: str, ids, vocab_size: int) -> list[int]:
@@ -247,13 +248,13 @@ def token_id_set(name: str, value, vocab_size: int) -> set[int]:
     if value is None:
         return set()
     if isinstance(value, (str, bytes, dict)):
-        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {_given(value)}")
+        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {given(value)}")
     if isinstance(value, torch.Tensor) or _is_int(value):
         ids = token_ids(name, value, vocab_size, max_dim=1).reshape(-1).tolist()
     elif isinstance(value, Iterable):
         ids = token_ids(name, list(value), vocab_size, max_dim=1).tolist()
     else:
-        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {_given(value)}")
+        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {given(value)}")
     return set(ids)
 
 
@@ -261,7 +262,7 @@ def tensor(name: str, value, dims: tuple[int, ...] | None = None, floating: bool
     """A tensor, optionally with one of the allowed numbers of dimensions and a floating dtype."""
     kind = "a floating-point tensor" if floating else "a tensor"
     if not isinstance(value, torch.Tensor) or (floating and not value.is_floating_point()):
-        got = f"a tensor of dtype {value.dtype}" if isinstance(value, torch.Tensor) else _given(value)
+        got = f"a tensor of dtype {value.dtype}" if isinstance(value, torch.Tensor) else given(value)
         raise TypeError(f"{name} must be {kind}, got {got}")
     if dims is not None and value.dim() not in dims:
         raise ValueError(f"{name} must have {' or '.join(map(str, dims))} dimensions, got shape {tuple(value.shape)}")
@@ -280,53 +281,6 @@ def tokenizer_with(name: str, value, *attributes: str):
     if value is None or missing or not (callable(value.encode) and callable(value.decode)):
         lacks = f" (it has no {', '.join(missing)})" if value is not None and missing else ""
         raise TypeError(f"{name} must be a tokenizer with {', '.join(needed[:-1])} and {needed[-1]} "
-                        f"(nanoinfer_lib.Tokenizer), got {_given(value)}{lacks}")
+                        f"(nanoinfer_lib.Tokenizer), got {given(value)}{lacks}")
     integer(f"{name}.eot_token", value.eot_token, 0)
-    return value
-
-
-def config(name: str, value):
-    """A ``nanoinfer_lib.GPTConfig``."""
-    from .model import GPTConfig
-    if not isinstance(value, GPTConfig):
-        raise TypeError(f"{name} must be a GPTConfig (model.config), got {_given(value)}")
-    return value
-
-
-def kv_cache(name: str, value):
-    """A KV cache: ``nanoinfer_lib.KVCache`` or anything with its ``check``, ``update``, ``advance``, ``length``."""
-    if not all(hasattr(value, a) for a in ("check", "update", "advance", "length")):
-        raise TypeError(f"{name} must be None or a KVCache(model.config, ...), got {_given(value)}")
-    return value
-
-
-def positions(name: str, value, batch_size: int, length: int, block_size: int) -> torch.Tensor:
-    """An integer tensor (B, T) or (1, T) of positions in [0, block_size). The range is checked on
-    CPU only: on a GPU it would cost a host sync per decode step (and break CUDA graph capture)."""
-    tensor(name, value, dims=(2,))
-    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor of positions, got dtype {value.dtype}")
-    if value.shape[1] != length or value.shape[0] not in (1, batch_size):
-        raise ValueError(f"{name} must have shape ({batch_size}, {length}), got {tuple(value.shape)}")
-    if value.device.type == "cpu" and value.numel() and (value.min() < 0 or value.max() >= block_size):
-        raise ValueError(f"{name} must lie in [0, block_size={block_size}), got min {int(value.min())} "
-                         f"and max {int(value.max())}")
-    return value
-
-
-def model_like(name: str, value):
-    """What computes logits like a GPT: callable on token ids (B, T), with a ``config`` that has
-    ``vocab_size`` and ``block_size`` (a ``nanoinfer_lib.GPT``, or a stand-in in a test)."""
-    config = getattr(value, "config", None)
-    if not callable(value) or not all(hasattr(config, a) for a in ("vocab_size", "block_size")):
-        raise TypeError(f"{name} must be a nanoinfer_lib GPT (a callable with config.vocab_size and "
-                        f"config.block_size), got {type(value).__name__}")
-    return value
-
-
-def model(name: str, value):
-    """A ``nanoinfer_lib.GPT``."""
-    from .model import GPT
-    if not isinstance(value, GPT):
-        raise TypeError(f"{name} must be a nanoinfer_lib GPT, got {type(value).__name__}")
     return value

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nanoinfer_lib import KVCache, validate
+from nanoinfer_lib import validate
 
 from _helpers import CharTokenizer
 
@@ -262,7 +262,7 @@ def test_paths(tmp_path):
         validate.output_file("--out", tmp_path)
 
 
-# ---- tensors, tokenizers, models, caches, positions ---------------------------------------------
+# ---- tensors, tokenizers ---------------------------------------------
 
 def test_tensor():
     x = torch.zeros(2, 3)
@@ -304,33 +304,3 @@ def test_what_counts_as_a_tokenizer():
         validate.tokenizer("tokenizer", NotCallable())
     with pytest.raises(TypeError, match=r"encode, decode, eot_token, vocab_size and token_bytes .* \(it has no vocab_size, token_bytes\)"):
         validate.tokenizer_with("tokenizer", tok, "vocab_size", "token_bytes")
-
-
-def test_models_configs_and_caches(tiny_model):
-    assert validate.model("model", tiny_model) is tiny_model
-    assert validate.model_like("model", tiny_model) is tiny_model
-    assert validate.config("config", tiny_model.config) is tiny_model.config
-    with pytest.raises(TypeError, match="model must be a nanoinfer_lib GPT, got Linear"):
-        validate.model("model", torch.nn.Linear(2, 2))
-    with pytest.raises(TypeError, match="model must be a nanoinfer_lib GPT .*, got str"):
-        validate.model_like("model", "gpt2")
-    with pytest.raises(TypeError, match=r"config must be a GPTConfig \(model.config\), got dict"):
-        validate.config("config", {"n_layer": 2})
-    cache = KVCache(tiny_model.config, 1, 4)
-    assert validate.kv_cache("kv_cache", cache) is cache
-    with pytest.raises(TypeError, match=r"kv_cache must be None or a KVCache\(model.config, ...\), got list"):
-        validate.kv_cache("kv_cache", [])
-
-
-def test_positions():
-    ok = torch.tensor([[0, 1, 2]])
-    assert validate.positions("position_ids", ok, 2, 3, 16) is ok              # (1, T) broadcasts over B
-    cases = [(torch.tensor([[0.0, 1.0, 2.0]]), TypeError, "integer tensor"),
-             ([[0, 1, 2]], TypeError, "must be a tensor"),
-             (torch.tensor([0, 1, 2]), ValueError, "2 dimensions"),
-             (torch.tensor([[0, 1]]), ValueError, r"shape \(2, 3\)"),
-             (torch.tensor([[0, 1, 16]]), ValueError, r"\[0, block_size=16\), got min 0 and max 16"),
-             (torch.tensor([[-1, 1, 2]]), ValueError, "min -1")]
-    for value, exc, msg in cases:
-        with pytest.raises(exc, match=rf"position_ids .*{msg}"):
-            validate.positions("position_ids", value, 2, 3, 16)

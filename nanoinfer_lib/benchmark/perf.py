@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 from .. import cli, validate
-from ..cuda_graphs import cuda_graph_step_ms
 from ..quantize import quantize_int8
 from .hardware import copy_bandwidth, fraction_of_roof, model_memory, read_bandwidth
 from .results import PERF_GPU_FILE, checkpoint_sha256, command_line, make_results, read_results, write_results
 from .roofline import place_on_roofline, roofline_roofs
-from .speed import benchmark_decode, benchmark_model, decode_bytes_per_step, decode_flops_per_step
+from .speed import benchmark_decode, benchmark_model, cuda_graph_step_ms, decode_bytes_per_step, decode_flops_per_step
 from .timing import median_interval, synchronize, time_fn, time_fn_unsynced
 
 

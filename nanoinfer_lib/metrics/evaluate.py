@@ -11,6 +11,7 @@ import torch
 
 from .. import validate
 from ..generation import generate_batch
+from ..model import check_model
 from ..paths import EVAL_SET
 from ..sampling import SamplingSettings
 from .perplexity import continuation_nll
@@ -64,7 +65,7 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     - ``n_examples``: how many pairs were scored. ``progress``: a tqdm bar; ``None`` shows one for
       more than 200 pairs. ``return_hypotheses=True`` adds the continuations as ``hypotheses``.
     """
-    validate.model("model", model)
+    check_model("model", model)
     first_line = validate.flag("first_line", first_line)
     validate.tokenizer_with("tokenizer", tokenizer, *(("vocab_size", "token_bytes") if first_line else ()))
     data = check_eval_data(eval_data)

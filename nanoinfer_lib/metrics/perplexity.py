@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..model import check_model
 
 
 def _sequence(model, input_ids, tokenizer=None) -> torch.Tensor:
@@ -39,7 +40,7 @@ def token_nll(model, input_ids, stride: int | None = None, tokenizer=None) -> to
     strides give more context and cost more (about ``T / stride`` forward passes).
     ``stride=None`` means ``block_size // 2``; ``stride=block_size`` gives disjoint windows.
     """
-    validate.model("model", model)
+    check_model("model", model)
     ids = _sequence(model, input_ids, tokenizer)
     L = model.config.block_size
     stride = max(1, L // 2) if stride is None else validate.integer("stride", stride, 1, L)

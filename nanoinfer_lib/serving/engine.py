@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import validate
+from ..model import check_model
 from ..sampling import apply_repetition_penalty
 from ..tokenizer import Tokenizer
 from .block_manager import BlockManager
@@ -60,7 +61,7 @@ class Engine:
         """``num_blocks`` None: room for ``max_num_seqs`` full context windows. ``max_num_batched_tokens``
         (None: the context window) caps the prompt tokens of one prefill step; longer prompts are
         prefilled in chunks."""
-        self.model, self.tokenizer = validate.model("model", model), validate.tokenizer("tokenizer", tokenizer)
+        self.model, self.tokenizer = check_model("model", model), validate.tokenizer("tokenizer", tokenizer)
         # the engine decodes ids its model sampled: no need for the Tokenizer's input checks at every token
         self._decode = tokenizer.enc.decode if isinstance(tokenizer, Tokenizer) else tokenizer.decode
         window = model.config.block_size
