@@ -109,13 +109,23 @@ def colab_install(url: str | None = None) -> str:
     return f"{PACKAGE} @ git+{url or repository_url()}.git"
 
 
-# What the notebooks' first cell installs on Colab (and nowhere else).
-COLAB_INSTALL = colab_install()
-
-INSTALL_CELL = f"""# Runs only on Google Colab: installs the course library there (elsewhere it is installed already).
+def install_cell(url: str | None = None) -> str:
+    """The notebooks' first code cell: it installs the course library on Colab, and nowhere else."""
+    return f"""# Runs only on Google Colab: installs the course library there (elsewhere it is installed already).
 import sys
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
-    %pip install -q "{COLAB_INSTALL}"
+    %pip install -q "{colab_install(url)}"
 """
+
+
+def __getattr__(name: str) -> str:
+    """``COLAB_INSTALL`` and ``INSTALL_CELL``, made on first use (they read the repository URL)."""
+    if name == "COLAB_INSTALL":
+        return colab_install()
+    if name == "INSTALL_CELL":
+        return install_cell()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 BADGE_RE = re.compile(r"\[!\[Open in Colab\]\([^)]*\)\]\([^)]*\)")   # a badge, as colab_badge writes it
