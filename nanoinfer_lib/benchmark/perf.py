@@ -33,7 +33,7 @@ BATCHING = {"prompts": 8, "new_tokens": 32, "batch_sizes": (1, 2, 4, 8), "rounds
 
 # figures a legacy file holds that are known to be wrong, left out when it is read (kept in the file)
 EXCLUDED = {("batching", "bfloat16"): "measured with cuDNN attention, which built a new plan at every decode "
-                                      "step (fixed in commit fe49edd): 20-800 tokens/s instead of thousands"}
+                                      "step, since left out by model.attention: 20-800 tokens/s instead of thousands"}
 
 
 def load_perf(path=PERF_GPU_FILE) -> dict | None:

@@ -13,6 +13,7 @@ from .. import validate
 from ..generation import generate
 from ..kv_cache import KVCache, kv_cache_bytes
 from ..model import check_model
+from ..sampling import MAX_SEED
 from ..static_decode import capture
 from .hardware import device_info, gpu_memory, model_memory, process_memory
 from .timing import latency_stats, time_fn
@@ -37,7 +38,7 @@ def random_prompt(vocab_size: int, batch_size: int, prompt_len: int, seed: int =
     """Seeded random token ids (batch_size, prompt_len) on ``device``."""
     vocab_size = validate.integer("vocab_size", vocab_size, 1)
     shape = (validate.integer("batch_size", batch_size, 1), validate.integer("prompt_len", prompt_len, 1))
-    g = torch.Generator().manual_seed(validate.integer("seed", seed, 0, validate.MAX_SEED))
+    g = torch.Generator().manual_seed(validate.integer("seed", seed, 0, MAX_SEED))
     return torch.randint(0, vocab_size, shape, generator=g).to(device)
 
 
@@ -59,7 +60,7 @@ def benchmark_model(model: nn.Module, input_shape: tuple[int, int] = (4, 512), n
     B = validate.integer("input_shape[0] (batch size)", input_shape[0], 1)
     T = validate.integer("input_shape[1] (sequence length)", input_shape[1], 1)
     num_runs, warmup = validate.integer("num_runs", num_runs, 1), validate.integer("warmup", warmup, 0)
-    seed = validate.integer("seed", seed, 0, validate.MAX_SEED)
+    seed = validate.integer("seed", seed, 0, MAX_SEED)
     config = getattr(model, "config", None)
     if config is not None and T > config.block_size:
         raise ValueError(f"input_shape[1] (sequence length) must be <= block_size={config.block_size}, got {T}")

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from .. import validate
 from ..model import check_model
+from ..tokenizer import check_token_ids, check_tokenizer
 
 
 def _sequence(model, input_ids, tokenizer=None) -> torch.Tensor:
@@ -18,8 +19,8 @@ def _sequence(model, input_ids, tokenizer=None) -> torch.Tensor:
     if isinstance(input_ids, str):
         if tokenizer is None:
             raise TypeError("input_ids is a str: pass tokenizer=... to encode it, or pass token ids")
-        input_ids = validate.tokenizer("tokenizer", tokenizer).encode(input_ids)
-    ids = validate.token_ids("input_ids", input_ids, model.config.vocab_size)
+        input_ids = check_tokenizer("tokenizer", tokenizer).encode(input_ids)
+    ids = check_token_ids("input_ids", input_ids, model.config.vocab_size)
     if ids.dim() == 2 and ids.shape[0] == 1:
         ids = ids[0]
     if ids.dim() != 1:
@@ -68,7 +69,7 @@ def bits_per_byte(model, tokenizer, text: str, stride: int | None = None) -> flo
     """Total NLL of the text's tokens after the first, in bits, divided by the UTF-8 bytes of those
     tokens. Unlike perplexity, it does not depend on how big the tokens are, so models with different
     tokenizers can be compared on the same text."""
-    ids = validate.tokenizer_with("tokenizer", tokenizer, "token_bytes").encode(validate.text("text", text))
+    ids = check_tokenizer("tokenizer", tokenizer, "token_bytes").encode(validate.text("text", text))
     nll = token_nll(model, ids, stride)
     n_bytes = sum(len(b) for b in tokenizer.token_bytes(ids[1:]))
     return nll.sum().item() / math.log(2) / n_bytes
