@@ -69,11 +69,6 @@ class Claim:
         return d
 
 
-def _band(low, high) -> str:
-    return f"in [{low:g}, {high:g}]" if low is not None and high is not None else \
-        f">= {low:g}" if low is not None else f"<= {high:g}"
-
-
 def _x(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
     return f"{v:.2f}{unit}" + (f" [{iv[0]:.2f}-{iv[1]:.2f}]" if iv is not None else "")
 
