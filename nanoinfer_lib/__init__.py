@@ -1,5 +1,4 @@
 """NanoInfer: the backing library of the course on how a language model generates text."""
-from .benchmark import benchmark_model
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .explorer import explore_sampling
 from .generation import generate, generate_batch
@@ -10,7 +9,6 @@ from .sampling import (apply_repetition_penalty, apply_temperature, min_p_filter
                        top_k_filter, top_p_filter)
 from .speculative import PromptLookup, SpeculativeOutput, speculative_generate
 from .tokenizer import Tokenizer
-from .widgets import SamplingExplorer, sampling_explorer
 
 __version__ = "0.2.0"
 
@@ -22,3 +20,19 @@ __all__ = [
     "SamplingExplorer", "explore_sampling", "sampling_explorer",
     "speculative_generate", "PromptLookup", "SpeculativeOutput",
 ]
+
+# imported on first use: the widgets need ipywidgets (and so IPython), the benchmarks the measuring tools
+_LAZY = {"SamplingExplorer": "widgets", "sampling_explorer": "widgets", "benchmark_model": "benchmark"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

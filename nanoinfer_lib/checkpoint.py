@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from . import validate
-from .model import GPT, GPTConfig
+from .model import GPT, GPTConfig, check_model
 from .paths import BUNDLED_CHECKPOINT, DRAFT_CHECKPOINT, atomic_write
 from .tokenizer import Tokenizer
 
@@ -27,7 +27,7 @@ def save_checkpoint(model: GPT, path: str | Path, tokenizer_path: str | Path | N
     beside it. ``extra``: a dict of plain values (numbers, strings, lists, dicts, tensors). The file
     is written to a temporary name in the same folder and renamed into place (``atomic_write``), so
     an interrupted save leaves the old checkpoint whole."""
-    validate.model("model", model)
+    check_model("model", model)
     path, dtype = validate.path("path", path), validate.dtype("dtype", dtype)
     tok = None
     if tokenizer_path is not None:

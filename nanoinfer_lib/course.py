@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import platform
 import random
 import re
 import sys
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .benchmark.hardware import COURSE_PACKAGES, describe, device_info, versions
 
 IN_COLAB = "google.colab" in sys.modules
 
@@ -35,26 +36,11 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
-COURSE_PACKAGES = ("nanoinfer_lib", "torch", "tiktoken", "numpy", "matplotlib", "ipywidgets")
-
-
-def versions(names: tuple[str, ...] = COURSE_PACKAGES) -> dict[str, str]:
-    """Python's version and those of ``names`` (missing packages are left out)."""
-    out = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return out
-
-
 def setup(seed: int = 0) -> torch.device:
     """Seed everything, print versions and hardware, and return the best device.
 
     Demos whose printed output is checked run on CPU anyway; the device is for measurements.
     """
-    from .benchmark.hardware import describe, device_info
     seed_everything(seed)
     device = pick_device()
     print(" | ".join(f"{k} {v}" for k, v in versions().items()))
@@ -123,13 +109,23 @@ def colab_install(url: str | None = None) -> str:
     return f"{PACKAGE} @ git+{url or repository_url()}.git"
 
 
-# What the notebooks' first cell installs on Colab (and nowhere else).
-COLAB_INSTALL = colab_install()
-
-INSTALL_CELL = f"""# Runs only on Google Colab: installs the course library there (elsewhere it is installed already).
+def install_cell(url: str | None = None) -> str:
+    """The notebooks' first code cell: it installs the course library on Colab, and nowhere else."""
+    return f"""# Runs only on Google Colab: installs the course library there (elsewhere it is installed already).
 import sys
 IN_COLAB = "google.colab" in sys.modules
 if IN_COLAB:
-    %pip install -q "{COLAB_INSTALL}"
+    %pip install -q "{colab_install(url)}"
 """
+
+
+def __getattr__(name: str) -> str:
+    """``COLAB_INSTALL`` and ``INSTALL_CELL``, made on first use (they read the repository URL)."""
+    if name == "COLAB_INSTALL":
+        return colab_install()
+    if name == "INSTALL_CELL":
+        return install_cell()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 BADGE_RE = re.compile(r"\[!\[Open in Colab\]\([^)]*\)\]\([^)]*\)")   # a badge, as colab_badge writes it

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 
 from . import validate
 from .generation import generate
-from .sampling import SamplingSettings, apply_repetition_penalty, process_logits
+from .model import check_model_like
+from .sampling import MAX_SEED, SamplingSettings, apply_repetition_penalty, process_logits
+from .tokenizer import check_encoded, check_tokenizer
 
 KEPT_COLOUR, REMOVED_COLOUR = "#1f77b4", "#c8c8c8"     # kept / removed tokens, in every view of the course
 
@@ -96,16 +98,16 @@ def settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new
     return dict(temperature=s.temperature, top_k=s.top_k or 0,
                 top_p=1.0 if s.top_p is None else s.top_p, min_p=s.min_p or 0.0,
                 repetition_penalty=1.0 if s.repetition_penalty is None else s.repetition_penalty,
-                seed=validate.integer("seed", seed, 0, validate.MAX_SEED),
+                seed=validate.integer("seed", seed, 0, MAX_SEED),
                 max_new_tokens=validate.integer("max_new_tokens", max_new_tokens, 0))
 
 
 def next_token_logits(model, tokenizer, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ids (1, T), logits (V,))``: the prompt's ids and the model's logits for the next token
     (the prompt cropped to the last ``block_size`` tokens, as ``generate`` does)."""
-    validate.model_like("model", model)
-    validate.tokenizer("tokenizer", tokenizer)
-    ids = validate.encoded("prompt", tokenizer.encode(validate.text("prompt", prompt)), model.config.vocab_size)
+    check_model_like("model", model)
+    check_tokenizer("tokenizer", tokenizer)
+    ids = check_encoded("prompt", tokenizer.encode(validate.text("prompt", prompt)), model.config.vocab_size)
     ids = torch.tensor([ids], device=model.device)                                    # (1, T)
     with torch.inference_mode():
         logits = model(ids[:, -model.config.block_size:], last_only=True)[0, -1].float()   # (V,)
@@ -120,8 +122,8 @@ def explore_sampling(model, tokenizer, prompt: str, temperature: float = 1.0, to
     tokens the settings keep (``process_logits`` of ``nanoinfer_lib.sampling``, after the repetition
     penalty on the prompt's tokens), and a continuation of ``max_new_tokens`` sampled with ``seed``
     by ``generate`` with the same settings."""
-    validate.model_like("model", model)
-    validate.tokenizer("tokenizer", tokenizer)
+    check_model_like("model", model)
+    check_tokenizer("tokenizer", tokenizer)
     s = settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new_tokens)
     n_show = validate.integer("n_show", n_show, 1)
     if _cache is not None and _cache.get("prompt") == prompt:

@@ -17,7 +17,9 @@ import torch
 
 from . import validate
 from .kv_cache import KVCache
-from .sampling import SamplingSettings, apply_repetition_penalty
+from .model import check_model
+from .sampling import SamplingSettings, apply_repetition_penalty, check_seed_and_generator, make_generator
+from .tokenizer import check_encoded, check_token_id_set, check_token_ids, check_tokenizer
 
 
 class TokenBuffer:
@@ -43,18 +45,18 @@ class TokenBuffer:
 
 def _check_args(model, max_new_tokens, temperature, top_k, top_p, min_p, repetition_penalty,
                 stop_tokens, seed, generator) -> tuple[int, SamplingSettings, set[int], int | None]:
-    validate.model("model", model)
+    check_model("model", model)
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 0)
     sampling = SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)
-    stops = validate.token_id_set("stop_tokens", stop_tokens, model.config.vocab_size)
-    seed, _ = validate.seed_and_generator(seed, generator)
+    stops = check_token_id_set("stop_tokens", stop_tokens, model.config.vocab_size)
+    seed, _ = check_seed_and_generator(seed, generator)
     return max_new_tokens, sampling, stops, seed
 
 
 def prompt_ids(input_ids, model) -> torch.Tensor:
     """``input_ids`` as a LongTensor (B, T) on the model's device: a (B, T) or (T,) integer tensor or
     (nested) lists of ints, not empty, every id in the model's vocabulary."""
-    ids = validate.token_ids("input_ids", input_ids, model.config.vocab_size)
+    ids = check_token_ids("input_ids", input_ids, model.config.vocab_size)
     if ids.dim() == 1:
         ids = ids.unsqueeze(0)
     if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
@@ -127,7 +129,7 @@ def generate(model, input_ids, max_new_tokens: int = 100, temperature: float = 1
     validate.flag("stream", stream)
     ids = prompt_ids(input_ids, model)
     tokens = TokenBuffer(ids, max_new_tokens)
-    gen = validate.make_generator(seed, generator, ids.device)
+    gen = make_generator(seed, generator, ids.device)
     steps = decode_steps(model, tokens, max_new_tokens, sampling, stops, use_cache, gen,
                          pad_id=min(stops) if stops else 0)
     if stream:
@@ -149,14 +151,14 @@ def generate_batch(model, prompts: list[str], tokenizer, max_new_tokens: int = 1
     alone returns. A continuation ends after its first stop token (kept in the text).
     """
     prompts = validate.texts("prompts", prompts)
-    validate.tokenizer("tokenizer", tokenizer)
+    check_tokenizer("tokenizer", tokenizer)
     batch_size = validate.integer("batch_size", batch_size, 1)
     max_new_tokens, sampling, stops, seed = _check_args(model, max_new_tokens, temperature, top_k, top_p,
                                                         min_p, repetition_penalty, stop_tokens, seed, None)
     validate.flag("use_cache", use_cache)
     V = model.config.vocab_size
-    encoded = [validate.encoded(f"prompts[{i}]", tokenizer.encode(p), V) for i, p in enumerate(prompts)]
-    gen = validate.make_generator(seed, None, model.device)
+    encoded = [check_encoded(f"prompts[{i}]", tokenizer.encode(p), V) for i, p in enumerate(prompts)]
+    gen = make_generator(seed, None, model.device)
     pad_id = tokenizer.eot_token if tokenizer.eot_token < V else 0
     out: list[str] = []
     for b in range(0, len(encoded), batch_size):

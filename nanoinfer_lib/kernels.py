@@ -1,8 +1,5 @@
-"""Faster kernels for the model's hot spots, each a drop-in for the plain PyTorch call in ``model.py``.
+"""Faster linear layers for the model's hot spot, a drop-in for ``nn.Linear`` in ``model.py``.
 
-- ``attention``: ``F.scaled_dot_product_attention`` with the kernel choice made here. On CUDA it
-  leaves out cuDNN's kernel, which PyTorch prefers for fp16/bf16 on recent GPUs but which builds a
-  new plan for every new key length, and decoding brings a new length at every step.
 - ``FastDecodeLinear`` and ``use_fast_decode(model)``: linear layers that stream their weight
   faster when a CPU decode step multiplies only a few rows of activations by it. One row goes
   through a transposed ``(in, out)`` copy of the weight; several fp32 rows through a large weight
@@ -10,10 +7,9 @@
   into its blocked layout (the private ops PyTorch's own compiler uses on CPU). Everything else
   (GPUs, training, small matrices with several rows) is plain ``nn.Linear``. Each copy costs
   memory: a second copy of the weight, made on first use and remade when the weight changes.
-- ``compiled_greedy``: greedy decoding with each step compiled by ``torch.compile`` on a static
-  cache. Inside the compiled step a one-row ``FastDecodeLinear`` is written as ``(W * x).sum(-1)``,
-  which inductor turns into one vectorised pass over W fused with the bias (faster here than MKL's
-  one-row product, and no copy of W), and the step's small ops and Python overhead are fused away.
+- Inside a step compiled by ``torch.compile`` (``static_decode.compiled_greedy``) a one-row
+  ``FastDecodeLinear`` is written as ``(W * x).sum(-1)``, which inductor turns into one vectorised
+  pass over W fused with the bias (faster here than MKL's one-row product, and no copy of W).
 
 ``tests/test_kernels.py`` checks each against the plain call.
 """
@@ -21,24 +17,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-
-try:      # torch >= 2.3 can choose attention kernels; older versions have no cuDNN attention to avoid
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    NOT_CUDNN = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-except ImportError:  # pragma: no cover - depends on the torch version
-    sdpa_kernel = None
-
-
-def attention(q, k, v, mask: torch.Tensor | None = None, dropout: float = 0.0,
-              is_causal: bool = False) -> torch.Tensor:
-    """Scaled dot-product attention of q (B, nh, T, hs) over k, v (B, nh, S, hs) -> (B, nh, T, hs);
-    ``mask`` is boolean, True where a query may see a key. On CUDA without cuDNN's kernel."""
-    if sdpa_kernel is None or q.device.type != "cuda":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
-    with sdpa_kernel(NOT_CUDNN):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
-
 
 class FastDecodeLinear(nn.Linear):
     """``nn.Linear`` with faster CPU inference paths for a few rows (see the module's docstring)."""
@@ -100,13 +78,3 @@ def use_fast_decode(model: nn.Module, enabled: bool = True) -> nn.Module:
             module.__dict__.pop("_copies", None)
             module.__class__ = new        # same parameters, same object: only forward changes
     return model
-
-
-def compiled_greedy(model, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-    """Greedy decoding, equal to ``generate(model, ids, max_new_tokens, temperature=0)`` up to float
-    rounding, with every decode step compiled by ``torch.compile`` on a static cache
-    (``cuda_graphs.static_greedy``); the model's linears are made ``FastDecodeLinear`` first. The
-    first call for a new batch size, length, dtype or device compiles (about 30 s for GPT-2 on 2 CPU
-    cores); later calls reuse it."""
-    from .cuda_graphs import static_greedy
-    return static_greedy(use_fast_decode(model), ids, max_new_tokens, mode="compile")

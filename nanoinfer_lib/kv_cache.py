@@ -9,11 +9,12 @@ from __future__ import annotations
 import torch
 
 from . import validate
+from .model import check_config
 
 
 def kv_cache_bytes(config, batch_size: int, seq_len: int, dtype: torch.dtype = torch.float32) -> int:
     """Bytes of a KV cache holding ``seq_len`` positions: 2 (k and v) * n_layer * B * T * n_embd * itemsize."""
-    config = validate.config("config", config)
+    config = check_config("config", config)
     batch_size = validate.integer("batch_size", batch_size, 0)
     seq_len = validate.integer("seq_len", seq_len, 0)
     itemsize = torch.empty((), dtype=validate.dtype("dtype", dtype)).element_size()
@@ -23,7 +24,7 @@ def kv_cache_bytes(config, batch_size: int, seq_len: int, dtype: torch.dtype = t
 class KVCache:
     def __init__(self, config, batch_size: int, max_len: int,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None):
-        validate.config("config", config)
+        check_config("config", config)
         self.batch_size = validate.integer("batch_size", batch_size, 1)
         self.max_len = validate.integer("max_len", max_len, 1, config.block_size)
         self.n_layer, self.n_head, self.head_dim = config.n_layer, config.n_head, config.head_dim

@@ -1,5 +1,7 @@
 """A GPT-2 decoder (nanoGPT's layout) that runs with or without a KV cache. Plain PyTorch: the
-faster kernels live in ``kernels.py``, int8 weights in ``quantize.py``, CUDA graphs in ``cuda_graphs.py``.
+faster linears live in ``kernels.py``, int8 weights in ``quantize.py``, static-cache decoding (CUDA
+graphs, ``torch.compile``) in ``static_decode.py``. Also the checks of what the model takes
+(``check_config``, ``check_model``, ``check_positions``, ...).
 
 Shapes follow one convention everywhere in the course:
 B batch, T new tokens, S keys attended (cache + new), C = n_embd, nh = n_head, hs = head_dim.
@@ -15,7 +17,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import validate
-from .kernels import attention
+
+try:      # torch >= 2.3 can choose attention kernels; older versions have no cuDNN attention to avoid
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    NOT_CUDNN = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+except ImportError:  # pragma: no cover - depends on the torch version
+    sdpa_kernel = None
 
 
 @dataclass
@@ -83,6 +90,18 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(y) if self.training else y              # dropout only while training
 
 
+def attention(q, k, v, mask: torch.Tensor | None = None, dropout: float = 0.0,
+              is_causal: bool = False) -> torch.Tensor:
+    """Scaled dot-product attention of q (B, nh, T, hs) over k, v (B, nh, S, hs) -> (B, nh, T, hs);
+    ``mask`` is boolean, True where a query may see a key. On CUDA it leaves out cuDNN's kernel, which
+    PyTorch prefers for fp16/bf16 on recent GPUs but which builds a new plan for every new key length,
+    and decoding brings a new length at every step."""
+    if sdpa_kernel is None or q.device.type != "cuda":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
+    with sdpa_kernel(NOT_CUDNN):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=is_causal)
+
+
 def causal_mask(T: int, past: int, device=None) -> torch.Tensor:
     """Boolean (T, past + T): query i sits at position past + i and sees keys 0..past + i."""
     return torch.ones(T, past + T, dtype=torch.bool, device=device).tril(diagonal=past)
@@ -116,7 +135,7 @@ class Block(nn.Module):
 class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.config = validate.config("config", config)
+        self.config = check_config("config", config)
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(config.vocab_size, config.n_embd),   # token embeddings
             wpe=nn.Embedding(config.block_size, config.n_embd),   # learned positions
@@ -174,10 +193,10 @@ class GPT(nn.Module):
         B, T = idx.shape
         past = 0
         if kv_cache is not None:
-            validate.kv_cache("kv_cache", kv_cache).check(self.config, B, self.dtype, idx.device)
+            check_kv_cache("kv_cache", kv_cache).check(self.config, B, self.dtype, idx.device)
             past = kv_cache.length
         if position_ids is not None:
-            validate.positions("position_ids", position_ids, B, T, self.config.block_size)
+            check_positions("position_ids", position_ids, B, T, self.config.block_size)
         last_only = validate.flag("last_only", last_only)
         if position_ids is None and past + T > self.config.block_size:
             raise ValueError(f"sequence length {past + T} (cached {past} + new {T}) exceeds the "
@@ -250,3 +269,50 @@ def padding_mask(attention_mask: torch.Tensor, past: int, T: int) -> torch.Tenso
     # a padded query row would see no key at all (NaN in softmax): let it see itself
     eye = torch.ones(T, S, dtype=torch.bool, device=mask.device).tril(past).triu(past)  # key past + i
     return mask | (~mask.any(-1, keepdim=True) & eye)
+
+
+# ---- what the model takes: checked here, where its types are ----------------------------------
+
+def check_config(name: str, value) -> GPTConfig:
+    """A ``GPTConfig``."""
+    if not isinstance(value, GPTConfig):
+        raise TypeError(f"{name} must be a GPTConfig (model.config), got {validate.given(value)}")
+    return value
+
+
+def check_model(name: str, value) -> GPT:
+    """A ``GPT``."""
+    if not isinstance(value, GPT):
+        raise TypeError(f"{name} must be a nanoinfer_lib GPT, got {type(value).__name__}")
+    return value
+
+
+def check_model_like(name: str, value):
+    """What computes logits like a GPT: callable on token ids (B, T), with a ``config`` that has
+    ``vocab_size`` and ``block_size`` (a ``GPT``, or a stand-in in a test)."""
+    config = getattr(value, "config", None)
+    if not callable(value) or not all(hasattr(config, a) for a in ("vocab_size", "block_size")):
+        raise TypeError(f"{name} must be a nanoinfer_lib GPT (a callable with config.vocab_size and "
+                        f"config.block_size), got {type(value).__name__}")
+    return value
+
+
+def check_kv_cache(name: str, value):
+    """A KV cache: ``KVCache`` or anything with its ``check``, ``update``, ``advance``, ``length``."""
+    if not all(hasattr(value, a) for a in ("check", "update", "advance", "length")):
+        raise TypeError(f"{name} must be None or a KVCache(model.config, ...), got {validate.given(value)}")
+    return value
+
+
+def check_positions(name: str, value, batch_size: int, length: int, block_size: int) -> torch.Tensor:
+    """An integer tensor (B, T) or (1, T) of positions in [0, block_size). The range is checked on
+    CPU only: on a GPU it would cost a host sync per decode step (and break CUDA graph capture)."""
+    validate.tensor(name, value, dims=(2,))
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor of positions, got dtype {value.dtype}")
+    if value.shape[1] != length or value.shape[0] not in (1, batch_size):
+        raise ValueError(f"{name} must have shape ({batch_size}, {length}), got {tuple(value.shape)}")
+    if value.device.type == "cpu" and value.numel() and (value.min() < 0 or value.max() >= block_size):
+        raise ValueError(f"{name} must lie in [0, block_size={block_size}), got min {int(value.min())} "
+                         f"and max {int(value.max())}")
+    return value

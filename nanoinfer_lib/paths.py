@@ -14,7 +14,6 @@ BUNDLED_CHECKPOINT = ASSETS / "model.pt"          # the Shakespeare model (load_
 DRAFT_CHECKPOINT = ASSETS / "draft.pt"            # the draft model of chapter 06 (load_model(name="draft"))
 BUNDLED_TOKENIZER = ASSETS / "tokenizer.tiktoken"
 EVAL_SET = ASSETS / "eval_set.json"               # prompt/reference pairs from the held-out plays
-TRAIN_INFO = ASSETS / "train_info.json"           # how the bundled model was trained
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:

@@ -1,7 +1,7 @@
 """Reduced-precision weights: module swaps, as gpt-fast does them. ``quantize_int8(model)`` returns a
 copy in which every ``nn.Linear`` is an ``Int8Linear``; ``quantize_bf16(model)`` one in which every
 ``nn.Linear`` is a ``Bf16Linear`` (bfloat16 weights, float32 activations and sums). Both pay in a
-batch-1 decode step compiled by ``kernels.compiled_greedy``: there a one-row product is one fused
+batch-1 decode step compiled by ``static_decode.compiled_greedy``: there a one-row product is one fused
 pass over the narrow weight, widened to float32 in registers, so the step reads 2x (bf16) or 4x
 (int8) fewer bytes. Run eagerly they are slower than float32 (each call widens the whole weight).
 ``tests/test_quantize.py`` checks them against the dequantised float reference and the float model."""
@@ -12,6 +12,8 @@ import copy
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .cpu import cpu_features
 
 
 class Int8Linear(nn.Module):
@@ -98,6 +100,5 @@ def cpu_weight_dtype(features: list[str] | None = None) -> torch.dtype:
     the wide vector units (AVX-512, AVX2, NEON) that widen it to float32 at streaming speed, as
     measured on an AMD EPYC with AVX-512 (see the vs-hf README section); else float32."""
     if features is None:
-        from .benchmark.hardware import cpu_features
         features = cpu_features()
     return torch.bfloat16 if {"AVX-512", "AVX2", "NEON"} & set(features) else torch.float32

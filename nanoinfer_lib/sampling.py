@@ -15,6 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from . import validate
+from .tokenizer import check_token_ids
+
+MAX_SEED = 2**64 - 1      # the largest seed torch.Generator.manual_seed takes
 
 TINY_TEMPERATURE = 1e-20     # below it apply_temperature shifts each row first (no overflow to inf)
 
@@ -35,7 +38,7 @@ def apply_repetition_penalty(logits: torch.Tensor, input_ids, penalty: float | N
     penalty = validate.optional_number("repetition_penalty", penalty, 0.0, low_open=True)
     V = logits.shape[-1]
     ids = torch.as_tensor(input_ids) if isinstance(input_ids, torch.Tensor) else \
-        validate.token_ids("input_ids", input_ids, V, max_dim=logits.dim())
+        check_token_ids("input_ids", input_ids, V, max_dim=logits.dim())
     if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise TypeError(f"input_ids must be integer token ids, got a tensor of dtype {ids.dtype}")
     if ids.dim() == 1 and logits.dim() > 1:
@@ -191,5 +194,32 @@ def sample_next_token(logits: torch.Tensor, temperature: float = 1.0, top_k: int
     Every argument is checked whatever the temperature; NaN logits are a ValueError (see ``check_finite``)."""
     _logits(logits)
     settings = SamplingSettings(temperature, top_k, top_p, min_p)
-    _, generator = validate.seed_and_generator(None, generator)
+    _, generator = check_seed_and_generator(None, generator)
     return settings.sample(logits, generator)
+
+
+# ---- seeds and generators: the two ways to make sampling reproducible ----------------------------
+
+def check_seed(name: str, value) -> int | None:
+    """None, or an int in [0, 2**64 - 1] (what ``torch.Generator.manual_seed`` takes)."""
+    return validate.optional_integer(name, value, 0, MAX_SEED)
+
+
+def check_seed_and_generator(seed_value, generator) -> tuple[int | None, torch.Generator | None]:
+    """The rule for the two ways to make sampling reproducible: give ``seed`` or ``generator``, not both."""
+    s = check_seed("seed", seed_value)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be None or a torch.Generator, got {validate.given(generator)}")
+    if s is not None and generator is not None:
+        raise ValueError("give seed or generator, not both: a generator already carries its own seed")
+    return s, generator
+
+
+def make_generator(seed_value: int | None, generator: torch.Generator | None, device) -> torch.Generator | None:
+    """The generator to sample with: ``generator`` itself, a new one seeded with ``seed_value`` on
+    ``device``, or None (torch's global generator)."""
+    if generator is not None:
+        return generator
+    if seed_value is None:
+        return None
+    return torch.Generator(device=device).manual_seed(seed_value)

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from . import validate
 from .generation import prompt_ids
 from .kv_cache import KVCache
-from .model import GPT
-from .sampling import SamplingSettings, check_finite
+from .model import GPT, check_model
+from .sampling import SamplingSettings, check_finite, check_seed_and_generator, make_generator
+from .tokenizer import check_token_id_set
 
 
 @dataclass
@@ -190,20 +191,20 @@ def speculative_generate(model, input_ids, draft, max_new_tokens: int = 100, num
     ``model`` in one forward pass. The output is distributed as ``generate``'s with the same
     arguments (greedy: the same tokens). A stop token ends the output and is kept. ``seed`` makes
     sampling reproducible. Batch size 1 only. Context window: see the module's docstring."""
-    validate.model("model", model)
+    check_model("model", model)
     ids = prompt_ids(input_ids, model)
     if ids.shape[0] != 1:
         raise ValueError(f"input_ids must hold one prompt (batch size 1), got a batch of {ids.shape[0]}")
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 0)
     k = validate.integer("num_draft_tokens", num_draft_tokens, 1)
     settings = SamplingSettings(temperature, top_k, top_p, min_p)
-    stops = validate.token_id_set("stop_tokens", stop_tokens, model.config.vocab_size)
-    seed, _ = validate.seed_and_generator(seed, None)
+    stops = check_token_id_set("stop_tokens", stop_tokens, model.config.vocab_size)
+    seed, _ = check_seed_and_generator(seed, None)
     T, bs = ids.shape[1], model.config.block_size
     if T + max_new_tokens > bs:
         raise ValueError(f"max_new_tokens: the prompt ({T} tokens) plus max_new_tokens ({max_new_tokens}) must "
                          f"fit in the context window block_size={bs}")
-    generator = validate.make_generator(seed, None, model.device)
+    generator = make_generator(seed, None, model.device)
     drafter = _check_draft(draft, model, settings, generator, T + max_new_tokens)
     out = SpeculativeOutput(ids.clone(), 0, 0, 0, 0, 0, 0, T)
     if max_new_tokens == 0:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from typing import Iterable
 
+import numpy as np
 import tiktoken
 import torch
 
@@ -143,7 +145,7 @@ class Tokenizer:
         return torch.tensor([ids], dtype=torch.long) if return_tensors == "pt" else ids
 
     def _to_list(self, ids) -> list[int]:
-        ids = validate.token_ids("ids", ids, self.vocab_size)
+        ids = check_token_ids("ids", ids, self.vocab_size)
         if ids.dim() > 1:
             raise ValueError(f"ids must be 0-D or 1-D, got shape {tuple(ids.shape)}; decode one row: ids[0]")
         return ids.reshape(-1).tolist()
@@ -161,3 +163,82 @@ class Tokenizer:
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.name!r}, vocab_size={self.vocab_size})"
+
+
+# ---- what functions that take token ids or a tokenizer accept ------------------------------------
+
+def check_token_ids(name: str, value, vocab_size: int, max_dim: int = 2) -> torch.Tensor:
+    """Token ids as a LongTensor of their own shape: an integer tensor, an int, or (nested) lists of
+    ints. Floats, bools and anything else are a TypeError; ids outside [0, vocab_size) a ValueError."""
+    allowed = f"token ids (ints or an integer tensor) in [0, {vocab_size})"
+    ids = _id_tensor(name, value, allowed)
+    if ids.dim() > max_dim:
+        raise ValueError(f"{name} must have at most {max_dim} dimensions, got shape {tuple(ids.shape)}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(f"{name} must be {allowed}, got min {int(ids.min())} and max {int(ids.max())}")
+    return ids.long()
+
+
+def _id_tensor(name: str, value, allowed: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be {allowed}, got a tensor of dtype {value.dtype}")
+        return value
+    lists = _int_lists(name, value, allowed)
+    try:
+        return torch.tensor(lists, dtype=torch.long)
+    except ValueError:     # torch: "expected sequence of length 2 at dim 1 (got 1)"
+        raise ValueError(f"{name} must be a rectangular list of token ids (every row the same length), "
+                         f"got {validate.given(value)}") from None
+
+
+def _int_lists(name: str, value, allowed: str):
+    if validate.is_int(value):
+        if not -2**63 <= int(value) < 2**63:       # beyond int64: torch would say "Overflow"
+            raise ValueError(f"{name} must be {allowed}, got {int(value)}")
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_int_lists(name, v, allowed) for v in value]
+    if isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.integer):
+        return _int_lists(name, value.tolist(), allowed)
+    raise TypeError(f"{name} must be {allowed}, got {validate.given(value)}")
+
+
+def check_encoded(name: str, ids, vocab_size: int) -> list[int]:
+    """What a tokenizer made of the text ``name``: a non-empty list of ids in the model's vocabulary
+    (a tokenizer that does not fit the model is named here, not deep inside torch)."""
+    ids = _id_tensor(f"the token ids of {name}", ids, "a list of int token ids").reshape(-1).tolist()
+    if not ids:
+        raise ValueError(f"{name} is empty: it encodes to no token (give at least one character)")
+    if min(ids) < 0 or max(ids) >= vocab_size:
+        raise ValueError(f"{name} encodes to ids from {min(ids)} to {max(ids)}, outside the model's vocabulary "
+                         f"[0, {vocab_size}): use the model's own tokenizer")
+    return ids
+
+
+def check_token_id_set(name: str, value, vocab_size: int) -> set[int]:
+    """``None`` (empty), one id, or an iterable of ids (stop tokens): a set of ints in range."""
+    if value is None:
+        return set()
+    if isinstance(value, (str, bytes, dict)):
+        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {validate.given(value)}")
+    if isinstance(value, torch.Tensor) or validate.is_int(value):
+        ids = check_token_ids(name, value, vocab_size, max_dim=1).reshape(-1).tolist()
+    elif isinstance(value, Iterable):
+        ids = check_token_ids(name, list(value), vocab_size, max_dim=1).tolist()
+    else:
+        raise TypeError(f"{name} must be None, a token id or a list of token ids, got {validate.given(value)}")
+    return set(ids)
+
+
+def check_tokenizer(name: str, value, *attributes: str):
+    """Anything with ``encode`` and ``decode`` methods and an int ``eot_token``, like ``Tokenizer``, and
+    also ``attributes`` (e.g. ``"vocab_size"``, ``"token_bytes"``) where a function needs them."""
+    needed = ("encode", "decode", "eot_token", *attributes)
+    missing = [a for a in needed if not hasattr(value, a)]
+    if value is None or missing or not (callable(value.encode) and callable(value.decode)):
+        lacks = f" (it has no {', '.join(missing)})" if value is not None and missing else ""
+        raise TypeError(f"{name} must be a tokenizer with {', '.join(needed[:-1])} and {needed[-1]} "
+                        f"(nanoinfer_lib.Tokenizer), got {validate.given(value)}{lacks}")
+    validate.integer(f"{name}.eot_token", value.eot_token, 0)
+    return value

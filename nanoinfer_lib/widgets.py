@@ -16,6 +16,8 @@ from IPython.display import display
 
 from . import validate
 from .explorer import KEPT_COLOUR, ExplorerResult, explore_sampling, settings
+from .model import check_model_like
+from .tokenizer import check_tokenizer
 
 SEED_MAX = 2**31 - 1       # the seed box's largest value
 
@@ -40,7 +42,7 @@ class SamplingExplorer(W.VBox):
                  max_new_tokens: int = 30, n_show: int = 15):
         s = settings(temperature, top_k, top_p, min_p, repetition_penalty, seed, max_new_tokens)
         validate.integer("seed", seed, 0, SEED_MAX)               # the seed box holds what JavaScript can
-        self.model, self.tokenizer = validate.model_like("model", model), validate.tokenizer("tokenizer", tokenizer)
+        self.model, self.tokenizer = check_model_like("model", model), check_tokenizer("tokenizer", tokenizer)
         validate.text("prompt", prompt)
         self.n_show = validate.integer("n_show", n_show, 1)
         V = model.config.vocab_size

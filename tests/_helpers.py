@@ -41,7 +41,7 @@ class FakeModel:
 
 
 class FakeTokenizer:
-    eot_token = 3                 # a tokenizer has encode, decode and an int eot_token (validate.tokenizer)
+    eot_token = 3                 # a tokenizer has encode, decode and an int eot_token (tokenizer.check_tokenizer)
 
     def encode(self, text, return_tensors=None):
         ids = [ord(c) - ord("a") for c in text]

@@ -1,11 +1,11 @@
-"""kernels: the fast decode linears and the attention call equal the plain PyTorch ones."""
+"""kernels: the fast decode linears equal nn.Linear, and compiled decoding through them equals generate."""
 import copy
 
 import pytest
 import torch
 
 from nanoinfer_lib import generate
-from nanoinfer_lib.kernels import FastDecodeLinear as Linear, attention, use_fast_decode
+from nanoinfer_lib.kernels import FastDecodeLinear as Linear, use_fast_decode
 
 
 def test_fast_cpu_linear_matches_nn_linear_and_follows_weight_changes():
@@ -75,23 +75,9 @@ def test_use_fast_decode_swaps_every_linear_and_keeps_the_outputs(tiny_model):
     assert all(type(m) is torch.nn.Linear for m in tiny_model.modules() if isinstance(m, torch.nn.Linear))
 
 
-@pytest.mark.parametrize("causal", [True, False])
-def test_attention_equals_the_formula(causal):
-    torch.manual_seed(0)
-    q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8)   # (B, nh, T, hs)
-    scores = q @ k.transpose(-1, -2) / 8 ** 0.5
-    if causal:
-        scores = scores.masked_fill(~torch.ones(5, 5, dtype=torch.bool).tril(), float("-inf"))
-    torch.testing.assert_close(attention(q, k, v, is_causal=causal), scores.softmax(-1) @ v)
-    mask = torch.rand(2, 1, 5, 5, generator=torch.Generator().manual_seed(1)) > 0.3
-    mask[..., 0] = True                                                         # every query sees a key
-    want = q @ k.transpose(-1, -2) / 8 ** 0.5
-    torch.testing.assert_close(attention(q, k, v, mask), want.masked_fill(~mask, float("-inf")).softmax(-1) @ v)
-
-
 def test_compiled_greedy_equals_generate(tiny_model):
     """The compiled one-row product (W * x).sum(-1) and the static cache give generate's tokens."""
-    from nanoinfer_lib.kernels import compiled_greedy
+    from nanoinfer_lib.static_decode import compiled_greedy
     ids = torch.randint(0, 50, (1, 5), generator=torch.Generator().manual_seed(3))
     want = generate(tiny_model, ids, max_new_tokens=10, temperature=0)
     assert torch.equal(compiled_greedy(tiny_model, ids, 10), want)

@@ -119,3 +119,47 @@ def test_missing_local_dir_is_a_clear_error(tmp_path):
     pytest.importorskip("transformers")
     with pytest.raises((OSError, ValueError), match="nope"):
         GPT.from_pretrained(str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_equals_the_formula(causal):
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8), torch.randn(2, 3, 5, 8)   # (B, nh, T, hs)
+    scores = q @ k.transpose(-1, -2) / 8 ** 0.5
+    if causal:
+        scores = scores.masked_fill(~torch.ones(5, 5, dtype=torch.bool).tril(), float("-inf"))
+    torch.testing.assert_close(bm.attention(q, k, v, is_causal=causal), scores.softmax(-1) @ v)
+    mask = torch.rand(2, 1, 5, 5, generator=torch.Generator().manual_seed(1)) > 0.3
+    mask[..., 0] = True                                                         # every query sees a key
+    want = q @ k.transpose(-1, -2) / 8 ** 0.5
+    torch.testing.assert_close(bm.attention(q, k, v, mask), want.masked_fill(~mask, float("-inf")).softmax(-1) @ v)
+
+
+def test_models_configs_and_caches(tiny_model):
+    assert bm.check_model("model", tiny_model) is tiny_model
+    assert bm.check_model_like("model", tiny_model) is tiny_model
+    assert bm.check_config("config", tiny_model.config) is tiny_model.config
+    with pytest.raises(TypeError, match="model must be a nanoinfer_lib GPT, got Linear"):
+        bm.check_model("model", torch.nn.Linear(2, 2))
+    with pytest.raises(TypeError, match="model must be a nanoinfer_lib GPT .*, got str"):
+        bm.check_model_like("model", "gpt2")
+    with pytest.raises(TypeError, match=r"config must be a GPTConfig \(model.config\), got dict"):
+        bm.check_config("config", {"n_layer": 2})
+    cache = KVCache(tiny_model.config, 1, 4)
+    assert bm.check_kv_cache("kv_cache", cache) is cache
+    with pytest.raises(TypeError, match=r"kv_cache must be None or a KVCache\(model.config, ...\), got list"):
+        bm.check_kv_cache("kv_cache", [])
+
+
+def test_positions():
+    ok = torch.tensor([[0, 1, 2]])
+    assert bm.check_positions("position_ids", ok, 2, 3, 16) is ok              # (1, T) broadcasts over B
+    cases = [(torch.tensor([[0.0, 1.0, 2.0]]), TypeError, "integer tensor"),
+             ([[0, 1, 2]], TypeError, "must be a tensor"),
+             (torch.tensor([0, 1, 2]), ValueError, "2 dimensions"),
+             (torch.tensor([[0, 1]]), ValueError, r"shape \(2, 3\)"),
+             (torch.tensor([[0, 1, 16]]), ValueError, r"\[0, block_size=16\), got min 0 and max 16"),
+             (torch.tensor([[-1, 1, 2]]), ValueError, "min -1")]
+    for value, exc, msg in cases:
+        with pytest.raises(exc, match=rf"position_ids .*{msg}"):
+            bm.check_positions("position_ids", value, 2, 3, 16)

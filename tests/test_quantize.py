@@ -44,7 +44,7 @@ def test_bf16_linear_equals_the_rounded_weight_in_float32():
 
 def test_quantize_bf16_keeps_float32_activations_and_decodes_compiled(tiny_model):
     from nanoinfer_lib import generate
-    from nanoinfer_lib.kernels import compiled_greedy
+    from nanoinfer_lib.static_decode import compiled_greedy
     q = bench.quantize_bf16(tiny_model)
     assert all(type(m) is not torch.nn.Linear for m in q.modules())
     assert q.dtype == torch.float32 and q.transformer.wte.weight.dtype == torch.float32

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from nanoinfer_lib import checks
+from nanoinfer_lib.sampling import MAX_SEED, check_seed, check_seed_and_generator, make_generator
 from nanoinfer_lib.sampling import SamplingSettings, apply_repetition_penalty, apply_temperature, min_p_filter, process_logits, sample_next_token, top_k_filter, top_p_filter
 
 
@@ -209,3 +210,38 @@ def test_sampling_checks_every_argument_whatever_the_temperature():
         SamplingSettings(-1.0)
     with pytest.raises(TypeError, match="^temperature must be a finite number >= 0.0, got NoneType"):
         SamplingSettings(None)
+
+
+# ---- seeds and generators -----------------------------------------------------------------------
+
+def test_seed_bounds():
+    assert check_seed("seed", None) is None
+    assert check_seed("seed", 0) == 0 and check_seed("seed", 2**64 - 1) == 2**64 - 1
+    assert check_seed("seed", np.uint64(2**64 - 1)) == 2**64 - 1
+    for bad in (-1, 2**64, 2**70):
+        with pytest.raises(ValueError, match=r"seed must be None or an int in \[0, 18446744073709551615\], got"):
+            check_seed("seed", bad)
+    for bad in (1.0, "1", True):
+        with pytest.raises(TypeError, match="seed must be None or an int"):
+            check_seed("seed", bad)
+
+
+def test_seed_and_generator_rule():
+    g = torch.Generator()
+    assert check_seed_and_generator(None, None) == (None, None)
+    assert check_seed_and_generator(3, None) == (3, None)
+    assert check_seed_and_generator(None, g) == (None, g)
+    with pytest.raises(ValueError, match="give seed or generator, not both"):
+        check_seed_and_generator(3, g)
+    with pytest.raises(TypeError, match="generator must be None or a torch.Generator, got int 3"):
+        check_seed_and_generator(None, 3)
+    with pytest.raises(ValueError, match="seed must be"):
+        check_seed_and_generator(-1, None)
+
+
+def test_make_generator():
+    g = torch.Generator()
+    assert make_generator(None, g, "cpu") is g
+    assert make_generator(None, None, "cpu") is None
+    a, b = make_generator(2**64 - 1, None, "cpu"), make_generator(2**64 - 1, None, "cpu")
+    assert torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))

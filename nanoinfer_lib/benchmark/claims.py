@@ -28,14 +28,16 @@ import torch
 
 from .. import cli, validate
 from ..generation import generate
-from ..quantize import quantize_int8
 from ..kernels import use_fast_decode
+from ..model import check_model
+from ..quantize import quantize_int8
+from ..static_decode import static_greedy
 from .hardware import OtherLoad, describe, device_info, model_memory, native_16bit
 from .stats import median_coverage
 from .kv_sweep import decode_step_fn, generation_peak_memory, load_kv_sweep
 from .perf import load_perf
 from .results import VS_HF_CPU_FILE, command_line, make_results, read_results, write_results
-from .speed import random_prompt
+from .speed import cuda_graph_step_ms, random_prompt
 from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, paired_ratio_interval, ratio_interval, verdict
 
 NOISE = "machine noise"        # the verdict column of the A/A row: it calibrates, it claims nothing
@@ -65,11 +67,6 @@ class Claim:
         d = {k: getattr(self, k) for k in ("claim", "measured", "verdict", "where", "value", "interval", "noise")}
         d["detail"] = {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in self.detail.items()}
         return d
-
-
-def _band(low, high) -> str:
-    return f"in [{low:g}, {high:g}]" if low is not None and high is not None else \
-        f">= {low:g}" if low is not None else f"<= {high:g}"
 
 
 def _x(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
@@ -125,7 +122,7 @@ class ClaimRunner:
         if model is None:
             from ..checkpoint import load_model
             model = load_model()[0]
-        self.model = validate.model("model", model)
+        self.model = check_model("model", model)
         self.quick, self.compile = validate.flag("quick", quick), validate.flag("compile", compile)
         self.gpu = torch.cuda.is_available() if gpu is None else validate.flag("gpu", gpu)
         self.rounds = 2 if quick else ROUNDS
@@ -281,10 +278,9 @@ class ClaimRunner:
         return rows
 
     def _compiled_decode(self) -> Claim:
-        """``generate`` (eager) against the library's compiled decode (``kernels.compiled_greedy``:
+        """``generate`` (eager) against the library's compiled decode (``static_decode.compiled_greedy``:
         each step compiled on a static cache), same prompt and tokens; compiled once, untimed."""
         from torch._dynamo.utils import counters
-        from ..cuda_graphs import static_greedy
         ids, n = self._ids(self.model, 1, PROMPT_LEN if not self.quick else 4), self.n["decode"]
         fast = use_fast_decode(copy.deepcopy(self.model))              # what compiled_greedy does, on a copy
         claim = f"torch.compile speeds up decode (static cache, {n} tokens)"
@@ -348,7 +344,6 @@ class ClaimRunner:
     def cuda_graphs(self) -> list[Claim]:
         claim = "CUDA graphs cut launch overhead (decode step, batch 1)"
         if self.gpu:
-            from ..cuda_graphs import cuda_graph_step_ms
             r = cuda_graph_step_ms(copy.deepcopy(self.model).to("cuda"), context_len=128)
             return [_reference(claim, r["eager_ms"] / r["graph_ms"], "this GPU", 1.0,
                                how="medians of 50 runs each, no interval")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import importlib.metadata
 import os
 import platform
 import re
@@ -28,44 +29,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .. import validate
+from ..cpu import CPU_FEATURES, cpu_features, cpu_name
 from .timing import time_fn
-
-# CPU flags (as /proc/cpuinfo names them) that decide the precision and speed claims
-CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "avx512_vnni": "AVX512-VNNI",
-                "avx_vnni": "AVX-VNNI", "amx_bf16": "AMX-BF16", "amx_int8": "AMX-INT8", "asimd": "NEON",
-                "sve": "SVE", "bf16": "BF16 (Arm)", "avx512_fp16": "AVX512-FP16", "amx_fp16": "AMX-FP16",
-                "asimdhp": "FP16 (Arm)"}
-
-
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-
-
-def cpu_name() -> str:
-    """The CPU's model name where the system tells it (Linux: /proc/cpuinfo), else its architecture."""
-    m = re.search(r"^model name\s*:\s*(.+)$", _cpuinfo(), re.M)
-    if m:
-        return f"{m.group(1).strip()} ({platform.machine()})"
-    if platform.system() == "Darwin":
-        try:
-            brand = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
-                                   text=True, timeout=5).stdout.strip()
-            if brand:
-                return f"{brand} ({platform.machine()})"
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return platform.processor() or platform.machine()
-
-
-def cpu_features() -> list[str]:
-    """The features of ``CPU_FEATURES`` this CPU has (empty where the system does not say)."""
-    m = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", _cpuinfo(), re.M)
-    flags = set(m.group(1).split()) if m else set()
-    return [name for flag, name in CPU_FEATURES.items() if flag in flags]
-
 
 # features that compute in a 16-bit format natively (dot products or tiles); without them the
 # CPU converts to float32 and back, and a 16-bit model pays for the conversion
@@ -79,6 +44,20 @@ def native_16bit(features: list[str] | None = None) -> dict[str, list[str]]:
     that format is converted to float32 in software."""
     have = set(cpu_features() if features is None else features)
     return {dtype: [f for f in names if f in have] for dtype, names in NATIVE_16BIT.items()}
+
+
+COURSE_PACKAGES = ("nanoinfer_lib", "torch", "tiktoken", "numpy", "matplotlib", "ipywidgets")
+
+
+def versions(names: tuple[str, ...] = COURSE_PACKAGES) -> dict[str, str]:
+    """Python's version and those of ``names`` (missing packages are left out)."""
+    out = {"python": platform.python_version()}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
 
 
 def last_level_cache_bytes() -> int | None:

@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 from .. import cli, validate
-from ..cuda_graphs import cuda_graph_step_ms
 from ..quantize import quantize_int8
 from .hardware import copy_bandwidth, fraction_of_roof, model_memory, read_bandwidth
 from .results import PERF_GPU_FILE, checkpoint_sha256, command_line, make_results, read_results, write_results
 from .roofline import place_on_roofline, roofline_roofs
-from .speed import benchmark_decode, benchmark_model, decode_bytes_per_step, decode_flops_per_step
+from .speed import benchmark_decode, benchmark_model, cuda_graph_step_ms, decode_bytes_per_step, decode_flops_per_step
 from .timing import median_interval, synchronize, time_fn, time_fn_unsynced
 
 
@@ -34,7 +33,7 @@ BATCHING = {"prompts": 8, "new_tokens": 32, "batch_sizes": (1, 2, 4, 8), "rounds
 
 # figures a legacy file holds that are known to be wrong, left out when it is read (kept in the file)
 EXCLUDED = {("batching", "bfloat16"): "measured with cuDNN attention, which built a new plan at every decode "
-                                      "step (fixed in commit fe49edd): 20-800 tokens/s instead of thousands"}
+                                      "step, since left out by model.attention: 20-800 tokens/s instead of thousands"}
 
 
 def load_perf(path=PERF_GPU_FILE) -> dict | None:

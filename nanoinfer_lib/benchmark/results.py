@@ -17,9 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..course import versions
 from ..paths import BUNDLED_CHECKPOINT, PACKAGE, RESULTS, atomic_write_text
-from .hardware import device_info
+from .hardware import device_info, versions
 
 SCHEMA = "nanoinfer-results/2"
 KV_SWEEP_GPU_FILE = RESULTS / "kv_sweep_gpu.json"

@@ -1,12 +1,20 @@
 """How fast a model runs: ``benchmark_model`` (one forward pass over a batch, a prefill) and
 ``benchmark_decode`` (greedy generation), and the bytes that decoding must read from memory and the
-operations it does, which set its speed limits (the roofline of chapter 04)."""
+operations it does, which set its speed limits (the roofline of chapter 04); and one decode step
+eager against replayed from a CUDA graph (``cuda_graph_step_ms``)."""
 from __future__ import annotations
+
+import statistics
 
 import torch
 import torch.nn as nn
 
 from .. import validate
+from ..generation import generate
+from ..kv_cache import KVCache, kv_cache_bytes
+from ..model import check_model
+from ..sampling import MAX_SEED
+from ..static_decode import capture
 from .hardware import device_info, gpu_memory, model_memory, process_memory
 from .timing import latency_stats, time_fn
 
@@ -30,7 +38,7 @@ def random_prompt(vocab_size: int, batch_size: int, prompt_len: int, seed: int =
     """Seeded random token ids (batch_size, prompt_len) on ``device``."""
     vocab_size = validate.integer("vocab_size", vocab_size, 1)
     shape = (validate.integer("batch_size", batch_size, 1), validate.integer("prompt_len", prompt_len, 1))
-    g = torch.Generator().manual_seed(validate.integer("seed", seed, 0, validate.MAX_SEED))
+    g = torch.Generator().manual_seed(validate.integer("seed", seed, 0, MAX_SEED))
     return torch.randint(0, vocab_size, shape, generator=g).to(device)
 
 
@@ -52,7 +60,7 @@ def benchmark_model(model: nn.Module, input_shape: tuple[int, int] = (4, 512), n
     B = validate.integer("input_shape[0] (batch size)", input_shape[0], 1)
     T = validate.integer("input_shape[1] (sequence length)", input_shape[1], 1)
     num_runs, warmup = validate.integer("num_runs", num_runs, 1), validate.integer("warmup", warmup, 0)
-    seed = validate.integer("seed", seed, 0, validate.MAX_SEED)
+    seed = validate.integer("seed", seed, 0, MAX_SEED)
     config = getattr(model, "config", None)
     if config is not None and T > config.block_size:
         raise ValueError(f"input_shape[1] (sequence length) must be <= block_size={config.block_size}, got {T}")
@@ -72,8 +80,7 @@ def benchmark_model(model: nn.Module, input_shape: tuple[int, int] = (4, 512), n
 def decode_fn(model: nn.Module, batch_size: int = 1, prompt_len: int = 16, new_tokens: int = 64,
               use_cache: bool = True, seed: int = 0):
     """A function that greedily generates ``new_tokens`` after a seeded random prompt, to time."""
-    from ..generation import generate
-    device, _ = _device_dtype(validate.model("model", model))
+    device, _ = _device_dtype(check_model("model", model))
     N, use_cache = validate.integer("new_tokens", new_tokens, 1), validate.flag("use_cache", use_cache)
     ids = random_prompt(model.config.vocab_size, batch_size, prompt_len, seed, device)   # (B, P)
     return lambda: generate(model, ids, max_new_tokens=N, temperature=0, use_cache=use_cache)
@@ -87,7 +94,7 @@ def benchmark_decode(model: nn.Module, batch_size: int = 1, prompt_len: int = 16
     (median latency / new_tokens, prefill included), the latency statistics of ``latency_stats``, the
     settings, and where it ran.
     """
-    device, dtype = _device_dtype(validate.model("model", model))
+    device, dtype = _device_dtype(check_model("model", model))
     run = decode_fn(model, batch_size, prompt_len, new_tokens, use_cache, seed)
     batch_size, prompt_len, new_tokens = int(batch_size), int(prompt_len), int(new_tokens)   # checked above
     times = time_fn(run, num_runs=validate.integer("num_runs", num_runs, 1),
@@ -104,7 +111,6 @@ def decode_bytes_per_step(model: nn.Module, batch_size: int, context_len: int) -
     """Bytes a decode step must read from memory: every weight once (the tied embedding once, as
     lm_head; the position table is left out, as one row of it is read) plus the cached keys and values
     of ``context_len`` positions for each of ``batch_size`` rows."""
-    from ..kv_cache import kv_cache_bytes
     cfg = model.config
     B, S = validate.integer("batch_size", batch_size, 1), validate.integer("context_len", context_len, 1)
     dtype = _device_dtype(model)[1]
@@ -133,3 +139,25 @@ def generation_bytes(model: nn.Module, batch_size: int, prompt_len: int, new_tok
     token (the prefill, then ``new_tokens - 1`` decode steps), each reading every weight once and the
     cached keys and values of its context (``decode_bytes_per_step``)."""
     return sum(decode_bytes_per_step(model, batch_size, prompt_len + i)["total"] for i in range(new_tokens))
+
+
+def cuda_graph_step_ms(model, batch_size: int = 1, context_len: int = 128, num_runs: int = 50) -> dict:
+    """One decode step at a fixed cache position, launched eagerly and replayed from a CUDA graph
+    (milliseconds per step, median). A graph replays all the step's kernels with one launch."""
+    device, dtype = model.device, model.dtype
+    if device.type != "cuda":
+        raise ValueError(f"CUDA graphs need a model on a CUDA device, got {device}")
+    cache = KVCache(model.config, batch_size, context_len + 1, device, dtype)
+    tok = torch.zeros(batch_size, 1, dtype=torch.long, device=device)   # static input (B, 1)
+
+    def step():
+        cache.length = context_len          # always write the same slot: the graph's shapes are fixed
+        return model(tok, kv_cache=cache, last_only=True)
+
+    with torch.inference_mode():
+        model(torch.zeros(batch_size, context_len, dtype=torch.long, device=device), kv_cache=cache)  # prefill
+        graph, _ = capture(step)
+        eager = time_fn(step, num_runs=num_runs, warmup=3, device=device)
+        replay = time_fn(graph.replay, num_runs=num_runs, warmup=3, device=device)
+    return {"eager_ms": statistics.median(eager) * 1e3, "graph_ms": statistics.median(replay) * 1e3,
+            "batch_size": batch_size, "context_len": context_len}

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from .. import cli, validate
-from ..cuda_graphs import graphed_greedy
 from ..generation import generate
-from ..kernels import compiled_greedy, use_fast_decode
+from ..kernels import use_fast_decode
 from ..model import GPT2_SMALL, GPTConfig
+from ..static_decode import compiled_greedy, graphed_greedy
 from .hardware import copy_bandwidth, fraction_of_roof, read_bandwidth
 from .results import command_line, make_results, write_results
 from .speed import generation_bytes
@@ -67,7 +67,7 @@ def hf_greedy(hf, ids: torch.Tensor, max_new_tokens: int, cuda_graphs: bool = Fa
 def lib_greedy(model, ids: torch.Tensor, max_new_tokens: int, cuda_graphs: bool = False,
                compiled: bool = False) -> torch.Tensor:
     """The library's greedy ``generate`` (KV cache on); with ``cuda_graphs``, ``graphed_greedy``;
-    with ``compiled``, ``kernels.compiled_greedy`` (each decode step compiled on a static cache)."""
+    with ``compiled``, ``static_decode.compiled_greedy`` (each decode step compiled on a static cache)."""
     if cuda_graphs:
         return graphed_greedy(model, ids, max_new_tokens)
     if compiled:
@@ -171,7 +171,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--plain-linear", action="store_true",
                    help="plain nn.Linear in the library: leave out kernels.use_fast_decode (to measure what it brings)")
     p.add_argument("--eager", action="store_true",
-                   help="batch 1 with generate, not kernels.compiled_greedy (CPU; to measure what compiling brings)")
+                   help="batch 1 with generate, not static_decode.compiled_greedy (CPU; to measure what compiling brings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the results as JSON to this file (after every case)")
     a = p.parse_args(argv)

@@ -11,8 +11,10 @@ import torch
 
 from .. import validate
 from ..generation import generate_batch
+from ..model import check_model
 from ..paths import EVAL_SET
-from ..sampling import SamplingSettings
+from ..sampling import MAX_SEED, SamplingSettings, check_seed
+from ..tokenizer import check_encoded, check_tokenizer
 from .perplexity import continuation_nll
 from .text import corpus_bleu, distinct_n, rouge_l, words
 
@@ -64,19 +66,19 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     - ``n_examples``: how many pairs were scored. ``progress``: a tqdm bar; ``None`` shows one for
       more than 200 pairs. ``return_hypotheses=True`` adds the continuations as ``hypotheses``.
     """
-    validate.model("model", model)
+    check_model("model", model)
     first_line = validate.flag("first_line", first_line)
-    validate.tokenizer_with("tokenizer", tokenizer, *(("vocab_size", "token_bytes") if first_line else ()))
+    check_tokenizer("tokenizer", tokenizer, *(("vocab_size", "token_bytes") if first_line else ()))
     data = check_eval_data(eval_data)
     L, V = model.config.block_size, model.config.vocab_size
     max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1, L - 1)
     batch_size = validate.integer("batch_size", batch_size, 1)
     validate.flag("return_hypotheses", return_hypotheses)
     SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)     # checked before any work
-    seed = validate.seed("seed", seed)
+    seed = check_seed("seed", seed)
     progress = len(data) > 200 if progress is None else validate.flag("progress", progress)
-    ctx = [validate.encoded(f"eval_data[{i}]['prompt']", tokenizer.encode(d["prompt"]), V) for i, d in enumerate(data)]
-    ref_ids = [validate.encoded(f"eval_data[{i}]['reference']", tokenizer.encode(d["reference"]), V)
+    ctx = [check_encoded(f"eval_data[{i}]['prompt']", tokenizer.encode(d["prompt"]), V) for i, d in enumerate(data)]
+    ref_ids = [check_encoded(f"eval_data[{i}]['reference']", tokenizer.encode(d["reference"]), V)
                for i, d in enumerate(data)]
     for i, r in enumerate(ref_ids):
         if len(r) > L - 1:
@@ -101,7 +103,7 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
         idx = order[b:b + batch_size]
         out = generate_batch(model, [prompts[i] for i in idx], tokenizer, max_new_tokens=max_new_tokens,
                              batch_size=batch_size, stop_tokens=stops,
-                             seed=None if seed is None else (seed + k) % (validate.MAX_SEED + 1),
+                             seed=None if seed is None else (seed + k) % (MAX_SEED + 1),
                              **sampling)
         for i, o in zip(idx, out):
             o = o.split(eot_text)[0]

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from .. import validate
+from ..model import check_model
+from ..tokenizer import check_token_ids, check_tokenizer
 
 
 def _sequence(model, input_ids, tokenizer=None) -> torch.Tensor:
@@ -17,8 +19,8 @@ def _sequence(model, input_ids, tokenizer=None) -> torch.Tensor:
     if isinstance(input_ids, str):
         if tokenizer is None:
             raise TypeError("input_ids is a str: pass tokenizer=... to encode it, or pass token ids")
-        input_ids = validate.tokenizer("tokenizer", tokenizer).encode(input_ids)
-    ids = validate.token_ids("input_ids", input_ids, model.config.vocab_size)
+        input_ids = check_tokenizer("tokenizer", tokenizer).encode(input_ids)
+    ids = check_token_ids("input_ids", input_ids, model.config.vocab_size)
     if ids.dim() == 2 and ids.shape[0] == 1:
         ids = ids[0]
     if ids.dim() != 1:
@@ -39,7 +41,7 @@ def token_nll(model, input_ids, stride: int | None = None, tokenizer=None) -> to
     strides give more context and cost more (about ``T / stride`` forward passes).
     ``stride=None`` means ``block_size // 2``; ``stride=block_size`` gives disjoint windows.
     """
-    validate.model("model", model)
+    check_model("model", model)
     ids = _sequence(model, input_ids, tokenizer)
     L = model.config.block_size
     stride = max(1, L // 2) if stride is None else validate.integer("stride", stride, 1, L)
@@ -67,7 +69,7 @@ def bits_per_byte(model, tokenizer, text: str, stride: int | None = None) -> flo
     """Total NLL of the text's tokens after the first, in bits, divided by the UTF-8 bytes of those
     tokens. Unlike perplexity, it does not depend on how big the tokens are, so models with different
     tokenizers can be compared on the same text."""
-    ids = validate.tokenizer_with("tokenizer", tokenizer, "token_bytes").encode(validate.text("text", text))
+    ids = check_tokenizer("tokenizer", tokenizer, "token_bytes").encode(validate.text("text", text))
     nll = token_nll(model, ids, stride)
     n_bytes = sum(len(b) for b in tokenizer.token_bytes(ids[1:]))
     return nll.sum().item() / math.log(2) / n_bytes

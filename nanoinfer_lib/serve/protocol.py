@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from .. import validate
+from ..sampling import check_seed
 from ..serving import RequestOutput, SamplingParams
 
 MAX_STOP = 4                     # OpenAI's limit on stop strings
@@ -92,7 +93,7 @@ def parse_completion(data: dict, tokenizer, vocab_size: int, window: int, model_
                   min_p=_checked("min_p", validate.optional_number, data.get("min_p"), 0.0, 1.0),
                   repetition_penalty=_checked("repetition_penalty", validate.optional_number,
                                               data.get("repetition_penalty"), 0.0, None, True),
-                  stop=stop_strings(data.get("stop")), seed=_checked("seed", validate.seed, data.get("seed")))
+                  stop=stop_strings(data.get("stop")), seed=_checked("seed", check_seed, data.get("seed")))
     stream = False if data.get("stream") is None else _checked("stream", validate.flag, data["stream"])
     if data.get("user") is not None:
         _checked("user", validate.text, data["user"])
@@ -109,7 +110,7 @@ def prompt_ids(prompt, tokenizer, vocab_size: int, window: int) -> list[int]:
         raise APIError(400, f"this server takes one prompt per request, got {len(prompt)}", param="prompt")
     if isinstance(prompt, str):
         ids = tokenizer.encode(prompt)
-    elif isinstance(prompt, list) and all(validate._is_int(t) for t in prompt):
+    elif isinstance(prompt, list) and all(validate.is_int(t) for t in prompt):
         ids = prompt
         bad = [t for t in ids if not 0 <= t < vocab_size]
         if bad:

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import validate
-from ..sampling import apply_repetition_penalty
-from ..tokenizer import Tokenizer
+from ..model import check_model
+from ..sampling import apply_repetition_penalty, make_generator
+from ..tokenizer import Tokenizer, check_encoded, check_token_ids, check_tokenizer
 from .block_manager import BlockManager
 from .paged_cache import PagedKVCache
 from .params import SamplingParams
@@ -60,7 +61,7 @@ class Engine:
         """``num_blocks`` None: room for ``max_num_seqs`` full context windows. ``max_num_batched_tokens``
         (None: the context window) caps the prompt tokens of one prefill step; longer prompts are
         prefilled in chunks."""
-        self.model, self.tokenizer = validate.model("model", model), validate.tokenizer("tokenizer", tokenizer)
+        self.model, self.tokenizer = check_model("model", model), check_tokenizer("tokenizer", tokenizer)
         # the engine decodes ids its model sampled: no need for the Tokenizer's input checks at every token
         self._decode = tokenizer.enc.decode if isinstance(tokenizer, Tokenizer) else tokenizer.decode
         window = model.config.block_size
@@ -103,7 +104,7 @@ class Engine:
                              f"raise num_blocks")
         with self._lock:
             request_id = self._new_id(request_id)
-            generator = validate.make_generator(params.seed, None, self.model.device)
+            generator = make_generator(params.seed, None, self.model.device)
             seq = Sequence(request_id, ids, params, generator)
             self.requests[request_id] = seq
             self.scheduler.add(seq)
@@ -113,8 +114,8 @@ class Engine:
     def _prompt_ids(self, prompt) -> list[int]:
         V = self.model.config.vocab_size
         if isinstance(prompt, str):
-            return validate.encoded("prompt", self.tokenizer.encode(prompt), V)
-        ids = validate.token_ids("prompt", prompt, V, max_dim=1).reshape(-1).tolist()
+            return check_encoded("prompt", self.tokenizer.encode(prompt), V)
+        ids = check_token_ids("prompt", prompt, V, max_dim=1).reshape(-1).tolist()
         if not ids:
             raise ValueError("prompt is empty: give at least one token")
         return ids

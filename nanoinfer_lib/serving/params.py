@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import validate
-from ..sampling import SamplingSettings
+from ..sampling import SamplingSettings, check_seed
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class SamplingParams(SamplingSettings):
         super().__post_init__()
         checked = dict(max_new_tokens=validate.integer("max_new_tokens", self.max_new_tokens, 1),
                        stop_tokens=_stop_tokens(self.stop_tokens), stop=_stop_strings(self.stop),
-                       seed=validate.seed("seed", self.seed))
+                       seed=check_seed("seed", self.seed))
         for name, value in checked.items():
             object.__setattr__(self, name, value)          # frozen: normalised values set once, here
 
@@ -39,9 +39,9 @@ def _stop_tokens(value) -> tuple[int, ...] | None:
     """Sorted unique ids >= 0 (their upper bound, the vocabulary, is checked by ``Engine.add_request``)."""
     if value is None:
         return None
-    if isinstance(value, (str, bytes, dict)) or not (validate._is_int(value) or isinstance(value, (list, tuple, set))):
+    if isinstance(value, (str, bytes, dict)) or not (validate.is_int(value) or isinstance(value, (list, tuple, set))):
         raise TypeError(f"stop_tokens must be None, a token id or a list of token ids, got {type(value).__name__}")
-    items = [value] if validate._is_int(value) else list(value)
+    items = [value] if validate.is_int(value) else list(value)
     ids = {validate.integer(f"stop_tokens[{i}]", v, 0) for i, v in enumerate(items)}
     return tuple(sorted(ids)) or None
 

@@ -1,21 +1,20 @@
 """Decoding with fixed shapes: a static KV cache, so that one decode step can be replayed from a CUDA
-graph or compiled once with ``torch.compile`` (as gpt-fast does).
+graph (``graphed_greedy``) or compiled once with ``torch.compile`` (``compiled_greedy``, as gpt-fast does).
 
 A ``StaticKVCache`` step writes its keys and values at ``pos``, a tensor on the device rather than a
 Python int, and attends to all ``max_len`` positions with a mask hiding the ones not filled yet. So
 every step has the same shapes and reads the same buffers: a CUDA graph captured once replays any
 step with one launch, and a compiled step never sees a new shape. ``static_greedy`` is greedy
-decoding on it, equal to ``generate(..., temperature=0)`` token for token (``tests/test_cuda_graphs.py``).
+decoding on it, equal to ``generate(..., temperature=0)`` token for token (``tests/test_static_decode.py``).
 """
 from __future__ import annotations
 
-import statistics
 from typing import Callable, Sequence
 
 import torch
 
 from . import validate
-from .benchmark.timing import time_fn
+from .kernels import use_fast_decode
 from .kv_cache import KVCache
 
 
@@ -103,23 +102,10 @@ def graphed_greedy(model, ids: torch.Tensor, max_new_tokens: int) -> torch.Tenso
     return static_greedy(model, ids, max_new_tokens, mode="graph")
 
 
-def cuda_graph_step_ms(model, batch_size: int = 1, context_len: int = 128, num_runs: int = 50) -> dict:
-    """One decode step at a fixed cache position, launched eagerly and replayed from a CUDA graph
-    (milliseconds per step, median). A graph replays all the step's kernels with one launch."""
-    device, dtype = model.device, model.dtype
-    if device.type != "cuda":
-        raise ValueError(f"CUDA graphs need a model on a CUDA device, got {device}")
-    cache = KVCache(model.config, batch_size, context_len + 1, device, dtype)
-    tok = torch.zeros(batch_size, 1, dtype=torch.long, device=device)   # static input (B, 1)
-
-    def step():
-        cache.length = context_len          # always write the same slot: the graph's shapes are fixed
-        return model(tok, kv_cache=cache, last_only=True)
-
-    with torch.inference_mode():
-        model(torch.zeros(batch_size, context_len, dtype=torch.long, device=device), kv_cache=cache)  # prefill
-        graph, _ = capture(step)
-        eager = time_fn(step, num_runs=num_runs, warmup=3, device=device)
-        replay = time_fn(graph.replay, num_runs=num_runs, warmup=3, device=device)
-    return {"eager_ms": statistics.median(eager) * 1e3, "graph_ms": statistics.median(replay) * 1e3,
-            "batch_size": batch_size, "context_len": context_len}
+def compiled_greedy(model, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+    """Greedy decoding, equal to ``generate(model, ids, max_new_tokens, temperature=0)`` up to float
+    rounding, with every decode step compiled by ``torch.compile`` on a static cache. It turns the
+    model's linears into ``FastDecodeLinear`` in place (they compute the same; ``use_fast_decode(model,
+    False)`` turns them back). The first call for a new batch size, length, dtype or device compiles
+    (about 30 s for GPT-2 on 2 CPU cores); later calls reuse it."""
+    return static_greedy(use_fast_decode(model), ids, max_new_tokens, mode="compile")

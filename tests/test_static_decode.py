@@ -1,15 +1,16 @@
-"""cuda_graphs: static-cache decoding equals generate token for token (eager off CUDA), GPU-only paths refuse a CPU model."""
+"""static_decode: static-cache decoding equals generate token for token (eager off CUDA), GPU-only paths refuse a CPU model."""
 import pytest
 import torch
 
 from _helpers import tiny_config
 from nanoinfer_lib import GPT, generate
-from nanoinfer_lib import cuda_graphs as bench
+from nanoinfer_lib import static_decode as bench
+from nanoinfer_lib.benchmark.speed import cuda_graph_step_ms
 
 
 def test_cuda_graph_needs_a_gpu_model(tiny_model):
     with pytest.raises(ValueError, match="CUDA"):
-        bench.cuda_graph_step_ms(tiny_model)
+        cuda_graph_step_ms(tiny_model)
 
 
 @pytest.fixture(scope="module")
