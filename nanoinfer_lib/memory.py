@@ -173,8 +173,11 @@ def freeing_memory(device: torch.device | str = "cpu", nbytes: int = 256 * 2**20
     again inside a reference cycle and deleted, with ``gc.collect()`` and ``torch.cuda.empty_cache()``
     in between. One row per action: whether the tensor is alive, the RSS, and on CUDA the allocated
     and reserved bytes. ``del`` frees a tensor as soon as nothing refers to it; a cycle waits for
-    ``gc.collect()``; ``empty_cache()`` hands the allocator's reserve back to the driver (a no-op on CPU,
-    where a large tensor's pages go back to the OS when it is freed)."""
+    ``gc.collect()``. On CUDA a freed tensor stays reserved by PyTorch's caching allocator until
+    ``empty_cache()`` hands it back to the driver. On CPU ``empty_cache()`` does nothing; a freed
+    tensor goes back to the C library's malloc, which returns a large block to the OS at once when it
+    had mapped one for it, but may instead have served it from heap memory it already held (after
+    many tensors came and went) and keep it: the RSS shows which happened."""
     device = validate.device("device", device)
     nbytes = validate.integer("nbytes", nbytes, 64 * 2**20)
     rows, ref = [], None
