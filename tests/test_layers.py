@@ -12,7 +12,7 @@ LAYERS = [
     ("leaf", ["paths", "cli", "cpu", "validate", "benchmark.stats"]),
     ("core", ["model", "kv_cache", "sampling", "tokenizer", "checkpoint", "generation"]),
     ("fast paths", ["kernels", "quantize", "static_decode"]),
-    ("decoding methods", ["metrics", "explorer", "speculative", "serving", "train"]),
+    ("decoding methods", ["metrics", "memory", "explorer", "speculative", "serving", "train"]),
     ("commands", ["serve", "benchmark", "__main__"]),
     ("notebook-facing", ["plots", "checks", "widgets", "course", "maintain"]),
 ]

@@ -19,17 +19,15 @@ import os
 import platform
 import re
 import subprocess
-import weakref
 from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn as nn
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
 from .. import validate
 from ..cpu import CPU_FEATURES, cpu_features, cpu_name
+from ..memory import measure_call, model_bytes
 from .timing import time_fn
 
 # features that compute in a 16-bit format natively (dot products or tiles); without them the
@@ -172,13 +170,7 @@ def gpu_memory(device: torch.device | str | None = None) -> dict:
 
 def model_memory(model: nn.Module) -> int:
     """Bytes of the model's parameters and buffers, each storage counted once (tied weights once)."""
-    seen, total = set(), 0
-    for t in list(model.parameters()) + list(model.buffers()):
-        key = t.untyped_storage().data_ptr()
-        if key not in seen:
-            seen.add(key)
-            total += t.numel() * t.element_size()
-    return total
+    return model_bytes(model)["total"]
 
 
 def _roof_buffer_bytes(device: torch.device) -> int:
@@ -223,41 +215,6 @@ def fraction_of_roof(achieved_GBps: float, roof_GBps: float) -> float | None:
     return f if f <= 1.0 else None
 
 
-class _TensorMemory(TorchDispatchMode):
-    """Counts the bytes of every storage an operator creates, until its last tensor is freed."""
-
-    def __init__(self):
-        super().__init__()
-        self.live: dict[int, list[int]] = {}       # storage address -> [bytes, tensors alive]
-        self.now = self.peak = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
-        for t in tree_leaves(out):
-            if not isinstance(t, torch.Tensor) or t.untyped_storage().nbytes() == 0:
-                continue
-            ptr = t.untyped_storage().data_ptr()
-            if ptr in self.live:                   # a view of a tensor made in here
-                self.live[ptr][1] += 1
-            elif ptr in inputs:                    # a view or in-place result of a tensor from outside
-                continue
-            else:                                  # a new allocation
-                self.live[ptr] = [t.untyped_storage().nbytes(), 1]
-                self.now += self.live[ptr][0]
-                self.peak = max(self.peak, self.now)
-            weakref.finalize(t, self._release, ptr)
-        return out
-
-    def _release(self, ptr: int) -> None:
-        entry = self.live.get(ptr)
-        if entry is not None:
-            entry[1] -= 1
-            if entry[1] == 0:
-                self.now -= entry[0]
-                del self.live[ptr]
-
-
 def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") -> dict:
     """Peak bytes of tensors allocated while ``fn()`` runs, above what was allocated before it.
 
@@ -265,20 +222,7 @@ def peak_memory(fn: Callable[[], object], device: torch.device | str = "cpu") ->
     allocator statistics there, so every operator's outputs are counted (a ``TorchDispatchMode``)
     from their allocation until their last tensor is freed; scratch memory inside one operator
     is not seen. Returns ``{"peak_bytes", "method"}``; ``fn`` runs once, slower on CPU while counted."""
-    if not callable(fn):
-        raise TypeError(f"fn must be a function of no arguments, got {type(fn).__name__}")
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return {"peak_bytes": torch.cuda.max_memory_allocated(device) - base,
-                "method": "torch.cuda.max_memory_allocated"}
-    if device.type != "cpu":
-        raise ValueError(f"device must be a CPU or CUDA device, got {device}")
     gc.collect()
-    with _TensorMemory() as counter:
-        fn()
-    return {"peak_bytes": counter.peak, "method": "tensors counted at every operator (CPU)"}
+    peak = measure_call(fn, device)["peak_bytes"]
+    cuda = torch.device(device).type == "cuda"
+    return {"peak_bytes": peak, "method": "torch.cuda.max_memory_allocated" if cuda else "tensors counted at every operator (CPU)"}

@@ -1,0 +1,154 @@
+"""Figures of chapter 08 (memory and quantization). Each function returns the Figure it draws on:
+where the memory of a generation goes step by step, what each format costs in quality against the
+bytes it saves, and the bytes of each format split into their parts."""
+from __future__ import annotations
+
+import numbers
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ._axes import log_axis
+from .ch04 import _number
+
+TIMELINE_PARTS = (("weights_bytes", "weights", "C0"), ("kv_cache_bytes", "KV cache (allocated)", "C1"),
+                  ("other_bytes", "activations and temporaries (peak of the step)", "C2"))
+
+
+def byte_unit(nbytes: float) -> tuple[str, float]:
+    """The binary unit that suits ``nbytes``: ("KiB", 1024), ("MiB", 2**20), ..."""
+    for name, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return name, size
+    return "bytes", 1
+
+
+def _positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of bytes, got {value!r}")
+    return float(value)
+
+
+def plot_memory_timeline(rows: Sequence[Mapping], title: str = "Where the memory of a generation goes",
+                         device: str = "cpu", dtype: str = "float32"):
+    """Stacked bars per step of a generation (``memory.memory_timeline``'s rows): weights, the KV
+    cache, and the step's activations and temporaries; the bytes of the cache's positions filled so
+    far (``kv_used_bytes``) on top of the weights as a dashed line; the process's RSS and, on a GPU, the allocator's reserve on a
+    second axis (they include everything else the process holds)."""
+    if not rows:
+        raise ValueError("rows must hold at least one step of memory_timeline")
+    for i, r in enumerate(rows):
+        missing = [k for k, _, _ in TIMELINE_PARTS if k not in r] + [k for k in ("step", "kv_used_bytes") if k not in r]
+        if missing:
+            raise ValueError(f"rows[{i}] lacks {missing}: give memory.memory_timeline's rows")
+    steps = np.array([r["step"] for r in rows])
+    top = max(sum(r[k] for k, _, _ in TIMELINE_PARTS) for r in rows)
+    unit, size = byte_unit(top)
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    bottom = np.zeros(len(rows))
+    for key, label, colour in TIMELINE_PARTS:
+        values = np.array([r[key] for r in rows], dtype=float) / size
+        ax.bar(steps, values, bottom=bottom, color=colour, label=label, width=0.8)
+        bottom += values
+    weights = np.array([r["weights_bytes"] for r in rows], dtype=float) / size
+    ax.plot(steps, weights + np.array([r["kv_used_bytes"] for r in rows]) / size, "k--", lw=1.2,
+            label="weights + the cache's filled positions")
+    ax.set_xlabel("step (0: the prompt's prefill, then one token each)")
+    ax.set_ylabel(f"tensor memory ({unit})")
+    ax.set_ylim(0, top / size * 1.25)
+    handles, labels = ax.get_legend_handles_labels()
+    process = [(k, lab, c) for k, lab, c in (("rss_bytes", "process RSS (psutil)", "C3"),
+                                            ("reserved_bytes", "CUDA allocator reserved", "C4"))
+               if all(r.get(k) is not None for r in rows)]
+    if process:
+        right = ax.twinx()
+        top_right = max(r[k] for k, _, _ in process for r in rows)
+        unit_r, size_r = byte_unit(top_right)
+        for key, label, colour in process:
+            right.plot(steps, [r[key] / size_r for r in rows], "o-", ms=3, color=colour, label=label)
+        right.set_ylim(0, top_right / size_r * 1.25)
+        right.set_ylabel(f"process memory ({unit_r})")
+        h, lab = right.get_legend_handles_labels()
+        handles, labels = handles + h, labels + lab
+    ax.legend(handles, labels, fontsize=8, loc="upper left", ncol=2)
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(f"{title} ({device}, {dtype})", fontsize=10.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_quality_vs_bytes(points: Mapping[str, Mapping], x_label: str = "weight bytes",
+                          y_label: str = "perplexity change vs float32 (%)", interval_kind: str = "95% paired bootstrap",
+                          title: str = "What each format costs in quality for the bytes it saves", device: str = "cpu"):
+    """One point per format: its quality change against the reference (``delta``, with its
+    ``interval`` as error bars) against its ``bytes`` (per token or of the weights: ``x_label`` says),
+    a line at zero (no change), and the ``verdict`` beside each point.
+    points: format -> {"bytes", "delta", "interval": (low, high), "verdict": str}."""
+    if not points:
+        raise ValueError("points must map at least one format to {bytes, delta, interval, verdict}")
+    for name, p in points.items():
+        missing = [k for k in ("bytes", "delta", "interval", "verdict") if k not in p]
+        if missing:
+            raise ValueError(f"points[{name!r}] lacks {missing}: give {{bytes, delta, interval, verdict}}")
+        _positive(f"points[{name!r}]['bytes']", p["bytes"])
+        if len(p["interval"]) != 2 or not p["interval"][0] <= p["delta"] <= p["interval"][1]:
+            raise ValueError(f"points[{name!r}]: the interval {tuple(p['interval'])} must hold delta {p['delta']}")
+    unit, size = byte_unit(max(p["bytes"] for p in points.values()))
+    fig, ax = plt.subplots(figsize=(9, 5))
+    ax.axhline(0, color="0.3", lw=1, ls="--", label="no change")
+    for i, (name, p) in enumerate(points.items()):
+        lo, hi = p["interval"]
+        ax.errorbar([p["bytes"] / size], [p["delta"]], yerr=[[p["delta"] - lo], [hi - p["delta"]]], fmt="o",
+                    capsize=4, color=f"C{i}", label=f"{name}: {p['verdict']}")
+        ax.annotate(f" {name}", (p["bytes"] / size, p["delta"]), fontsize=8.5, xytext=(5, 4), textcoords="offset points")
+    xs = [p["bytes"] / size for p in points.values()]
+    if max(xs) / min(xs) > 1.5:
+        log_axis(ax, "x", base=2)
+        ax.set_xlim(min(xs) / 1.4, max(xs) * 1.4)
+    ax.set_xlabel(f"{x_label} ({unit})")
+    ax.set_ylabel(y_label)
+    ax.legend(fontsize=8, loc="best")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{title} ({device}; error bars: {interval_kind})", fontsize=10.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bytes_by_format(formats: Mapping[str, float | Mapping[str, float]],
+                         title: str = "Bytes of the weights by format", what: str = "weights", device: str = "cpu"):
+    """One bar per format, split into its parts when a format maps part -> bytes (for example the
+    int4 values, their scales, and the tensors left unquantized); the total and its size relative
+    to the first format on each bar. formats: name -> bytes, or name -> {part: bytes}."""
+    if not formats:
+        raise ValueError("formats must map at least one format to its bytes")
+    parts = {name: dict(v) if isinstance(v, Mapping) else {what: v} for name, v in formats.items()}
+    for name, p in parts.items():
+        if not p:
+            raise ValueError(f"formats[{name!r}] must give at least one part")
+        for part, b in p.items():
+            if isinstance(b, bool) or not isinstance(b, numbers.Real) or b < 0:
+                raise ValueError(f"formats[{name!r}][{part!r}] must be a number of bytes >= 0, got {b!r}")
+    totals = [sum(p.values()) for p in parts.values()]
+    for name, t in zip(parts, totals):
+        _positive(f"the total of formats[{name!r}]", t)
+    unit, size = byte_unit(max(totals))
+    names, x = list(parts), np.arange(len(parts))
+    kinds = list(dict.fromkeys(k for p in parts.values() for k in p))           # every part, first seen first
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(names) + 3), 4.6))
+    bottom = np.zeros(len(names))
+    for j, kind in enumerate(kinds):
+        values = np.array([parts[n].get(kind, 0) for n in names], dtype=float) / size
+        ax.bar(x, values, 0.6, bottom=bottom, color=f"C{j}", label=kind, edgecolor="0.3")
+        bottom += values
+    for i, t in enumerate(totals):
+        ax.text(i, t / size, f"{_number(t / size)} {unit}\n{t / totals[0]:.3g}x", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, names, fontsize=8.5)
+    ax.set_ylim(0, max(totals) / size * 1.25)
+    ax.set_ylabel(f"{what} ({unit})")
+    if len(kinds) > 1:
+        ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(f"{title} ({device}; ratios against {names[0]})", fontsize=10.5)
+    fig.tight_layout()
+    return fig
