@@ -33,7 +33,7 @@ from .roofline import place_on_roofline, roofline_roofs
 from .speculative import forward_fn
 from .speed import decode_flops_per_step, random_prompt
 from .stats import bootstrap_interval
-from .timing import FAILS, HOLDS, compare, time_fn, verdict
+from .timing import FAILS, compare, time_fn, verdict
 
 WEIGHTS = {"fp32": (None, None, torch.float32), "bf16": (None, None, torch.bfloat16),
            "fp16": (None, None, torch.float16), "int8": (8, None, torch.float32),
@@ -160,12 +160,13 @@ def byte_counts(config, model=None, kv_len: int | None = None) -> dict:
 
 
 def step_bytes(model, position: int) -> int:
-    """Bytes one decode step at ``position`` reads: every weight tensor (the position table but one
-    row) and the float cache of ``position + 1`` positions."""
-    cfg = model.config
-    table = model.transformer.wpe.weight
-    return (model_bytes(model)["total"] - table.numel() * table.element_size()
-            + kv_cache_bytes(cfg, 1, position + 1, model.dtype))
+    """Bytes one decode step at ``position`` reads: every weight tensor and the float cache of
+    ``position + 1`` positions, less the lookup tables of which it reads one row: the position table,
+    and the token table too when the lm_head has its own (quantized) copy of it instead of sharing it."""
+    wte, wpe = model.transformer.wte.weight, model.transformer.wpe.weight
+    tables = [wpe] if getattr(model.lm_head, "weight", None) is wte else [wpe, wte]
+    return (model_bytes(model)["total"] - sum(t.numel() * t.element_size() for t in tables)
+            + kv_cache_bytes(model.config, 1, position + 1, model.dtype))
 
 
 def speed(model, label: str, roofs: dict, position: int, rounds: int, min_sample_s: float, log=print) -> list[dict]:
@@ -228,7 +229,13 @@ def faq(model, tokenizer, eval_set: list[dict], new_tokens: int, batch_size: int
     for r in rows[1:]:
         r["verdict"] = verdict((r["ratio"], r["ratio"]), None, FAQ_GAIN)
         r["claim"] = f"{r['answer'][3:]} ({r['setting']}) lowers the memory of the run"
-    return {"rows": rows, "checkpointing": checkpointing_memory(model, ids), "prompt_tokens": ids.shape[1],
+    ckpt = {(r["mode"], r["model"]): r["kept_bytes"] for r in checkpointing_memory(model, ids)}
+    ratio = ckpt[("gradients on", "checkpointed")] / ckpt[("gradients on", "plain")]
+    rows.append({"answer": "3. gradient checkpointing", "setting": "gradients on (training), bytes kept for backward",
+                 "ratio": ratio, "verdict": verdict((ratio, ratio), None, FAQ_GAIN),
+                 "claim": "gradient checkpointing lowers the memory kept for a backward pass (gradients on)"})
+    return {"rows": rows, "checkpointing": [{"mode": k[0], "model": k[1], "kept_bytes": v} for k, v in ckpt.items()],
+            "prompt_tokens": ids.shape[1],
             "new_tokens": new_tokens, "batch_size": batch_size, "threshold": FAQ_GAIN}
 
 
@@ -306,6 +313,3 @@ def run(out_path, excerpts: int, prompts: int, new_tokens: int, rounds: int, qui
     print(f"wrote {out_path} ({data['seconds']} s)")
     return 0
 
-
-__all__ = ["WEIGHTS", "KV", "PPL_BUDGET", "FAQ_GAIN", "HOLDS", "weight_format", "excerpt_nll", "greedy", "paired",
-           "quality", "logit_error", "byte_counts", "step_bytes", "speed", "int4_reasons", "faq", "claims", "main"]

@@ -74,6 +74,14 @@ def test_byte_counts_equal_the_formulas(tiny64):
     assert kv["kv int4 g32"] < kv["kv int8"] < kv["kv fp32"]
 
 
+def test_step_bytes_leave_out_the_tables_a_step_reads_one_row_of(tiny64):
+    cfg, kv = tiny64.config, bm.kv_cache_bytes(tiny64.config, 1, 11)
+    table = cfg.block_size * cfg.n_embd * 4                                  # the position table, float32
+    assert bm.step_bytes(tiny64, 10) == bm.model_bytes(tiny64)["total"] - table + kv   # wte is the lm_head
+    q4 = bm.weight_format(tiny64, "int4 g32")                               # the lm_head has its own int4 copy
+    assert bm.step_bytes(q4, 10) == bm.model_bytes(q4)["total"] - table - cfg.vocab_size * cfg.n_embd * 4 + kv
+
+
 def test_logit_error_grows_as_bits_shrink():
     rows = {r["format"]: r for r in bm.logit_error(tiny_config(n_embd=64, block_size=32, vocab_size=64))}
     assert set(rows) == set(bm.WEIGHTS) - {"fp32"} | set(bm.KV)
@@ -99,10 +107,12 @@ def test_quick_run_writes_every_part(tmp_path):
                and r["memory"] in ("cache", "DRAM") for r in d["speed"])
     assert all("unpack_share" in r for r in d["speed"] if r["format"].startswith("int4"))
     answers = [r["answer"] for r in d["faq"]["rows"]]
-    assert answers[0] == "baseline" and sum(a.startswith(("1.", "2.", "3.", "4.")) for a in answers) == 6
-    assert all(c["verdict"] in VERDICTS for c in d["claims"]) and len(d["claims"]) == 7 + 2 * 5 + 6
+    assert answers[0] == "baseline" and sum(a.startswith(("1.", "2.", "3.", "4.")) for a in answers) == 7
+    assert all(c["verdict"] in VERDICTS for c in d["claims"]) and len(d["claims"]) == 7 + 2 * 5 + 7
     checkpointed = [r for r in d["faq"]["checkpointing"] if r["mode"] == "inference_mode"]
     assert checkpointed[0]["kept_bytes"] == checkpointed[1]["kept_bytes"]    # nothing saved to drop
+    training = d["faq"]["rows"][-1]
+    assert training["setting"].startswith("gradients on") and training["ratio"] < 1 and training["verdict"] == HOLDS
 
 
 @pytest.mark.parametrize("argv, err, match", [
