@@ -105,7 +105,7 @@ def test_quick_run_writes_every_part(tmp_path):
     assert speed == {(m, f) for m in ("bundled", "gpt2 shape") for f in bm.WEIGHTS}
     assert all(r["tokens_per_s_interval"][0] <= r["tokens_per_s"] <= r["tokens_per_s_interval"][1]
                and r["memory"] in ("cache", "DRAM") for r in d["speed"])
-    assert all("unpack_share" in r for r in d["speed"] if r["format"].startswith("int4"))
+    assert all(r["unpack_share"] > 0 and len(r["unpack_share_interval"]) == 2 for r in d["speed"] if r["format"].startswith("int4"))
     answers = [r["answer"] for r in d["faq"]["rows"]]
     assert answers[0] == "baseline" and sum(a.startswith(("1.", "2.", "3.", "4.")) for a in answers) == 7
     assert all(c["verdict"] in VERDICTS for c in d["claims"]) and len(d["claims"]) == 7 + 2 * 5 + 7
