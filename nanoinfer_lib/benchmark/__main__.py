@@ -19,6 +19,7 @@ COMMANDS = {  # command -> (module with main(argv), what it measures)
     "gpu-refs": ("gpu_refs", "the GPU reference files (perf_gpu.json, kv_sweep_gpu.json) re-measured in one call"),
     "serving": ("serving", "chapter 07: one at a time, static batching and the Engine on one stream of requests"),
     "serve-load": ("serve_load", "chapter 07: the HTTP server under 1, 8 and 32 concurrent streamed clients"),
+    "memory": ("memory", "chapter 08: weight and KV-cache formats: quality, bytes, speed; the FAQ's answers"),
 }
 
 
