@@ -13,7 +13,8 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-
 
 
 CHAPTERS = ["01_autoregressive_generation", "02_kv_cache", "03_sampling_strategies",
-            "04_performance_optimization", "05_evaluation", "06_speculative_decoding", "07_serving"]
+            "04_performance_optimization", "05_evaluation", "06_speculative_decoding", "07_serving",
+            "08_memory"]
 
 
 VOLATILE = ("setup(", "perf_counter", "time_fn", "timing", "benchmark", "bench.", "memory", "Tokenizer(\"gpt2\")",
@@ -106,6 +107,10 @@ USES = {
                    "bm.serve_one_at_a_time(", "bm.interleaved(", "bm.comparison(", "verdict(", "plot_timeline(",
                    "plot_kv_usage(", "plot_serving(", "serving_cpu.json", "check_blocks_needed(", "check_preemption(",
                    "check_prefix_sharing_bytes("),
+    "08_memory": ("memory_timeline(", "plot_memory_timeline(", "freeing_memory(", "cuda_memory(", "quantize(",
+                  "Int8Linear", "Int4Linear", "weight_bytes(", "quantized_weight_bytes(", "kv_bits=", "kv_cache_bytes(",
+                  "bootstrap_interval(", "verdict(", "plot_quality_vs_bytes(", "plot_bytes_by_format(", "compare(",
+                  "faq_memory(", "checkpointing_memory(", "check_int4_weight_bytes(", "check_overhead_group_size("),
 }
 
 
