@@ -15,7 +15,7 @@ from ..benchmark.hardware import describe
 from ..benchmark.kv_sweep import predicted_speedups, speedup_intervals, speedups
 from ..benchmark.timing import median_interval, median_label
 from ..kv_cache import kv_cache_bytes
-from ._axes import log_axis
+from ._axes import error_bars, log_axis
 
 _MODE_COLOR = {"cached": "tab:blue", "uncached": "tab:orange"}
 
@@ -88,9 +88,7 @@ def _err(values: list[float], times: list[list[float]], scale: float = 1.0) -> n
     """(2, n) error bars of medians from their repeats (``median_interval``), None without repeats."""
     if not all(len(t) > 1 for t in times):
         return None
-    bounds = [median_interval(t) for t in times]
-    return np.array([[max(0.0, v - a * scale) for v, (a, _) in zip(values, bounds)],
-                     [max(0.0, b * scale - v) for v, (_, b) in zip(values, bounds)]])
+    return error_bars(values, [(a * scale, b * scale) for a, b in map(median_interval, times)])
 
 
 def _runs_of(times: list) -> int:
@@ -119,7 +117,7 @@ def _sweep_row(axes, runs: list[dict], live: bool) -> list:
                 handles.append(line)
         sp, iv = speedups(run["records"]), speedup_intervals(run["records"])
         n = list(sp)
-        yerr = np.array([[sp[k] - iv[k][0] for k in n], [iv[k][1] - sp[k] for k in n]])
+        yerr = error_bars(list(sp.values()), [iv[k] for k in n])
         color = "tab:green" if live else colors[i % len(colors)]
         sl = ax3.errorbar(n, list(sp.values()), yerr=yerr if yerr.any() else None, marker="o", ms=4, capsize=3,
                           color=color, label=f"measured speedup: {name}" if live else name)
