@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -18,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import cli
 from .course import BADGE_RE, COLAB_INSTALL, INSTALL_CELL, ROOT, colab_badge, repository_url
 from .paths import atomic_write_text
 
@@ -155,7 +155,7 @@ def chapter_times(paths: list[Path], render_only: bool = False) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nanoinfer_lib.maintain", description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.maintain", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("colab", help="write the Colab install line and badges from pyproject's repository URL")
     c.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
@@ -177,4 +177,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.guarded(main))

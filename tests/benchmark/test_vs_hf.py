@@ -136,3 +136,11 @@ def test_time_pair_alternates_and_leaves_warmup_untimed():
     times, equal = benchmark._time_pair(runners, runs=2, warmup=1, device="cpu")
     assert order == ["a", "b"] * 3 and equal is True
     assert [len(t) for t in times.values()] == [2, 2] and all(s >= 0 for t in times.values() for s in t)
+
+
+def test_gpu_table_command_rejects_a_bad_argument_in_one_line(capsys):
+    from nanoinfer_lib.benchmark import vs_hf_gpu
+    with pytest.raises(SystemExit) as e:
+        vs_hf_gpu.main(["--runs", "x", "--out", "x.json"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "--runs: invalid int value" in err
