@@ -66,23 +66,23 @@ def batching_sweep(model, tokenizer, prompts: list[str], batch_sizes=(1, 2, 4, 8
     new_tokens = validate.integer("new_tokens", new_tokens, 2)
     rounds = validate.integer("rounds", rounds, 1)
     device = model.device
-    run = lambda bs, n: generate_batch(model, prompts, tokenizer, max_new_tokens=n, batch_size=bs, temperature=0)  # noqa: E731
-    for bs in sizes:                                                       # warm-up
-        generate_batch(model, prompts[:bs], tokenizer, max_new_tokens=2, batch_size=bs, temperature=0)
-    times = {bs: {"whole": [], "prefill": []} for bs in sizes}
+    run = lambda B, n: generate_batch(model, prompts, tokenizer, max_new_tokens=n, batch_size=B, temperature=0)  # noqa: E731
+    for B in sizes:                                                       # warm-up
+        generate_batch(model, prompts[:B], tokenizer, max_new_tokens=2, batch_size=B, temperature=0)
+    times = {B: {"whole": [], "prefill": []} for B in sizes}
     for _ in range(rounds):
-        for bs in sizes:
-            times[bs]["prefill"] += time_fn(lambda: run(bs, 1), num_runs=1, warmup=0, device=device)
-            times[bs]["whole"] += time_fn(lambda: run(bs, new_tokens), num_runs=1, warmup=0, device=device)
+        for B in sizes:
+            times[B]["prefill"] += time_fn(lambda: run(B, 1), num_runs=1, warmup=0, device=device)
+            times[B]["whole"] += time_fn(lambda: run(B, new_tokens), num_runs=1, warmup=0, device=device)
     n, prompt_tokens = len(prompts), sum(len(tokenizer.encode(p)) for p in prompts)
     rows = []
-    for bs in sizes:
-        whole, pre = np.array(times[bs]["whole"]), np.array(times[bs]["prefill"])
+    for B in sizes:
+        whole, pre = np.array(times[B]["whole"]), np.array(times[B]["prefill"])
         per_round = {"tokens_per_second": n * new_tokens / whole,
                      "decode_tokens_per_second": n * (new_tokens - 1) / np.maximum(whole - pre, 1e-9),
                      "prefill_tokens_per_second": prompt_tokens / pre,
-                     "latency_ms_per_batch": whole / -(-n // bs) * 1e3}
-        row = {"batch_size": bs, "prompts": n, "new_tokens": new_tokens, "rounds": rounds,
+                     "latency_ms_per_batch": whole / -(-n // B) * 1e3}
+        row = {"batch_size": B, "prompts": n, "new_tokens": new_tokens, "rounds": rounds,
                "times_s": {k: v.tolist() for k, v in (("whole", whole), ("prefill", pre))}}
         for key, values in per_round.items():
             row[key] = float(np.median(values))

@@ -150,9 +150,9 @@ def decode_flops_per_step(model: nn.Module, batch_size: int, context_len: int) -
     count the CPU's fused attention."""
     cfg = model.config
     B, S = validate.integer("batch_size", batch_size, 1), validate.integer("context_len", context_len, 1)
-    C, L = cfg.n_embd, cfg.n_layer
-    matmul = 2 * B * (12 * L * C * C + cfg.vocab_size * C)
-    attention = 4 * B * L * C * S
+    C, n_layer = cfg.n_embd, cfg.n_layer
+    matmul = 2 * B * (12 * n_layer * C * C + cfg.vocab_size * C)
+    attention = 4 * B * n_layer * C * S
     return {"matmul": matmul, "attention": attention, "total": matmul + attention}
 
 

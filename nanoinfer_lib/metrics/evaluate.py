@@ -70,8 +70,8 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     first_line = validate.flag("first_line", first_line)
     check_tokenizer("tokenizer", tokenizer, *(("vocab_size", "token_bytes") if first_line else ()))
     data = check_eval_data(eval_data)
-    L, V = model.config.block_size, model.config.vocab_size
-    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1, L - 1)
+    block, V = model.config.block_size, model.config.vocab_size
+    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1, block - 1)
     batch_size = validate.integer("batch_size", batch_size, 1)
     validate.flag("return_hypotheses", return_hypotheses)
     SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)     # checked before any work
@@ -81,9 +81,9 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     ref_ids = [check_encoded(f"eval_data[{i}]['reference']", tokenizer.encode(d["reference"]), V)
                for i, d in enumerate(data)]
     for i, r in enumerate(ref_ids):
-        if len(r) > L - 1:
+        if len(r) > block - 1:
             raise ValueError(f"eval_data[{i}]['reference'] is {len(r)} tokens long; the model scores at most "
-                             f"block_size - 1 = {L - 1}")
+                             f"block_size - 1 = {block - 1}")
     eot = tokenizer.eot_token if tokenizer.eot_token < V else None
     stops = [] if eot is None else [eot]                  # a continuation also ends at <|endoftext|>
     if first_line:
