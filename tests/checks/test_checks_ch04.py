@@ -53,13 +53,3 @@ def test_check_decode_bytes(tiny_model, capsys):
     assert checks.check_decode_bytes(wrong, tiny_model).ok is False
     assert checks.check_decode_bytes(lambda m, b, s: None, tiny_model).ok is False
     assert "not written yet" in capsys.readouterr().out
-
-
-def test_call_learner_reports_a_raise_and_an_unwritten_answer(capsys):
-    from nanoinfer_lib.checks._common import call_learner
-    assert call_learner(lambda a, b: a + b, (1, 2), "fn(1, 2)", "return the sum") == (True, 3)
-    assert call_learner(lambda a: 1 / a, (0,), "fn(0)", hint=" (divide later)") == (False, None)
-    assert capsys.readouterr().out == "✗ fn(0) raised ZeroDivisionError: division by zero (divide later)\n"
-    assert call_learner(lambda: ..., (), "fn()", "return the sum") == (False, None)
-    assert capsys.readouterr().out == "… not written yet: return the sum\n"
-    assert call_learner(lambda: None, (), "fn()") == (True, None)       # no unwritten: None is an answer

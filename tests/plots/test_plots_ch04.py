@@ -74,11 +74,3 @@ def test_roofline_names_each_points_bound_and_draws_three_roofs():
         plots.plot_roofline({"compute_GFLOPs": 1.0, "cache_GBps": 1.0}, points)
     with pytest.raises(ValueError, match="points"):
         plots.plot_roofline(roofs, [])
-
-
-def test_error_bars_are_distances_to_the_interval_never_negative():
-    from nanoinfer_lib.plots._axes import error_bars
-    assert error_bars([1.0], None) is None
-    assert error_bars([2.0, 5.0], [(1.0, 4.0), (5.5, 6.0)]).tolist() == [[1.0, 0.0], [2.0, 1.0]]
-    with pytest.raises(ValueError, match="ms_range must give one"):
-        error_bars([1.0, 2.0], [(0.0, 1.0)], "ms_range")
