@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -18,7 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from . import cli
 from .course import BADGE_RE, COLAB_INSTALL, INSTALL_CELL, ROOT, colab_badge, repository_url
+from .paths import atomic_write_text
 
 NOTEBOOKS = ROOT / "notebooks"
 TIMES_FILE = ROOT / "docs" / "chapter_times.json"
@@ -62,7 +63,7 @@ def sync_notebook(path: Path, write: bool = True) -> list[str]:
         code["source"] = new.splitlines(keepends=True)
         changed.append(f"{path.name}: install line in the first code cell")
     if changed and write:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return changed
 
 
@@ -93,7 +94,7 @@ def sync_readme(path: Path, paths: list[Path], write: bool = True) -> list[str]:
             lines[rows[0]] = new
             changed.append(f"{path.name}: badge of {nb.name}")
     if changed and write:
-        path.write_text("\n".join(lines), encoding="utf-8")
+        atomic_write_text(path, "\n".join(lines))
     return changed
 
 
@@ -149,12 +150,12 @@ def chapter_times(paths: list[Path], render_only: bool = False) -> int:
     if times is None:
         print(f"no {TIMES_FILE.name} yet: run without --render-only first", file=sys.stderr)
         return 1
-    GUIDE.write_text(render_guide(GUIDE.read_text(encoding="utf-8"), times), encoding="utf-8")
+    atomic_write_text(GUIDE, render_guide(GUIDE.read_text(encoding="utf-8"), times))
     return 0 if all(r["passed"] for r in entries.values()) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nanoinfer_lib.maintain", description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.maintain", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("colab", help="write the Colab install line and badges from pyproject's repository URL")
     c.add_argument("notebooks", nargs="*", type=Path, help="default: every notebook in notebooks/")
@@ -176,4 +177,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.guarded(main))

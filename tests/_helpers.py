@@ -53,3 +53,31 @@ class FakeTokenizer:
 
 def kept_tokens(w):
     return {tok for tok, k in zip(w.result.tokens, w.result.kept) if k}
+
+
+def legend_covers_data(fig) -> bool:
+    """True when a legend drawn inside its axes covers a plotted point of those axes."""
+    fig.canvas.draw()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent()
+        if not box.overlaps(ax.get_window_extent()):
+            continue                                           # outside the axes: covers nothing
+        for line in ax.get_lines():
+            xy = ax.transData.transform(line.get_xydata())
+            if any(box.contains(x, y) for x, y in xy):
+                return True
+    return False
+
+
+def legend_fonts_readable(fig):
+    """Every legend text (in an axes or the figure) is at least 8 points."""
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is not None:
+            assert all(t.get_fontsize() >= 8 for t in legend.get_texts())
+    for legend in fig.legends:
+        assert all(t.get_fontsize() >= 8 for t in legend.get_texts())
+

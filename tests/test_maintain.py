@@ -70,3 +70,10 @@ def test_the_command_refuses_outside_a_checkout(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(maintain, "NOTEBOOKS", tmp_path / "missing")
     assert maintain.main(["colab", "--check"]) == 2
     assert "checkout" in capsys.readouterr().err
+
+
+def test_a_bad_argument_is_one_line_and_status_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        maintain.main(["bogus"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "invalid choice: 'bogus'" in err and "--help" in err

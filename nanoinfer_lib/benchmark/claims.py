@@ -69,7 +69,8 @@ class Claim:
         return d
 
 
-def _x(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
+def _ratio_text(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
+    """A ratio and its interval as a claim row prints it: ``1.23x [1.10-1.40]``."""
     return f"{v:.2f}{unit}" + (f" [{iv[0]:.2f}-{iv[1]:.2f}]" if iv is not None else "")
 
 
@@ -81,7 +82,7 @@ def _live(claim: str, c, where: str, low=None, high=None, scale: float = 1.0, wh
           top: float | None = None) -> Claim:
     """A row from a ``Comparison``; ``top``: the upper end of a claimed band, noted when exceeded."""
     iv = c.scaled_interval(scale)
-    return Claim(claim, f"{_x(c.ratio * scale, iv)}{_above(iv, top)} {what}".strip(),
+    return Claim(claim, f"{_ratio_text(c.ratio * scale, iv)}{_above(iv, top)} {what}".strip(),
                  verdict(iv, low, high, c.noise, floor=FLOOR), where, c.ratio * scale, iv, c.noise, {"comparison": c})
 
 
@@ -94,12 +95,12 @@ def _reference(claim: str, value: float, where: str, low=None, high=None, interv
                top: float | None = None) -> Claim:
     """A row from a reference file: a verdict from ``interval`` (what the file's runs support,
     described by ``how``), or none (``REFERENCE``) for a single figure."""
-    text = _x(value, interval) + f" ({how or 'one figure in the file, no spread'})" + _above(interval, top)
+    text = _ratio_text(value, interval) + f" ({how or 'one figure in the file, no spread'})" + _above(interval, top)
     return Claim(claim, text, verdict(interval, low, high) if interval is not None else REFERENCE, where, value,
                  interval)
 
 
-def _range(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str]:
+def _latency_ratio(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str]:
     """median(num)/median(den) of two latency dicts; with at least ``MIN_RANGE_RUNS`` runs a side,
     the conservative range min/max, max/min (else None: the range of fewer runs covers too rarely)."""
     key, n = "median_latency_ms", min(num.get("num_runs") or 1, den.get("num_runs") or 1)
@@ -142,7 +143,7 @@ class ClaimRunner:
             self.sources["GPT-2 CPU file"] = (f"{hw['device_name']}, {hw.get('threads')} thread, GPT-2 124M shape "
                                               f"(random weights), vs_hf_cpu.json at commit {self.vs_hf['library_commit']}")
         self._done: dict[str, list[Claim]] = {}
-        self.n = dict(new=8, decode=4, prefill=(1, 8), position=8) if quick else \
+        self.sizes = dict(new=8, decode=4, prefill=(1, 8), position=8) if quick else \
             dict(new=KV_NEW_TOKENS, decode=DECODE_TOKENS, prefill=PREFILL_SHAPE, position=POSITION)
 
     # ------------------------------------------------------------------ running
@@ -168,11 +169,11 @@ class ClaimRunner:
 
     def _gen(self, model, use_cache=True, new=None, batch=1):
         ids = self._ids(model, batch)
-        n = min(new or self.n["new"], model.config.block_size - ids.shape[1])
+        n = min(new or self.sizes["new"], model.config.block_size - ids.shape[1])
         return lambda: generate(model, ids, max_new_tokens=n, temperature=0, use_cache=use_cache)
 
     def _prefill(self, model, shape=None):
-        ids = random_prompt(model.config.vocab_size, *(shape or self.n["prefill"]), 0, model.device)
+        ids = random_prompt(model.config.vocab_size, *(shape or self.sizes["prefill"]), 0, model.device)
 
         def run():
             with torch.inference_mode():
@@ -181,7 +182,7 @@ class ClaimRunner:
 
     # ------------------------------------------------------------------ the claims
     def noise(self) -> list[Claim]:
-        step = decode_step_fn(self.model, 1, min(self.n["position"], self.model.config.block_size - 1))
+        step = decode_step_fn(self.model, 1, min(self.sizes["position"], self.model.config.block_size - 1))
         c = self._cmp(step, step, ("step", "same step"))
         lo, hi = c.interval
         return [Claim("A/A: one decode step timed against itself", f"{c.ratio:.3f}x [{lo:.3f}-{hi:.3f}]",
@@ -189,7 +190,7 @@ class ClaimRunner:
 
     def kv_speed(self) -> list[Claim]:
         c = self._cmp(self._gen(self.model, False), self._gen(self.model, True), ("uncached", "cached"))
-        rows = [_live(f"KV cache 2-4x faster: >= 2x ({self.n['new']} new tokens, batch 1)", c, "this CPU", 2, top=4)]
+        rows = [_live(f"KV cache 2-4x faster: >= 2x ({self.sizes['new']} new tokens, batch 1)", c, "this CPU", 2, top=4)]
         run = next((r for r in (self.kv_ref or {"runs": []})["runs"] if r["model"] == "bundled"), None)
         if run is not None:
             by = {(r["mode"], r["new_tokens"]): r for r in run["records"]}
@@ -205,13 +206,13 @@ class ClaimRunner:
         return rows
 
     def kv_memory(self) -> list[Claim]:
-        m = generation_peak_memory(self.model, self.n["new"] if not self.quick else 4,
+        m = generation_peak_memory(self.model, self.sizes["new"] if not self.quick else 4,
                                    min(PROMPT_LEN, self.model.config.block_size // 2))
         growth = m["cached"]["peak_bytes"] / m["uncached"]["peak_bytes"]
         claim = "KV cache: ~+50% memory (read: peak x1.4-1.6)"
         rows = [_exact(claim, growth, "this CPU", 1.4, 1.6,
                        f"x{growth:.3f} peak ({m['cached']['peak_bytes'] / 2**20:.1f} vs "
-                       f"{m['uncached']['peak_bytes'] / 2**20:.1f} MiB, batch 1, {self.n['new']} tokens)")]
+                       f"{m['uncached']['peak_bytes'] / 2**20:.1f} MiB, batch 1, {self.sizes['new']} tokens)")]
         rows[0].detail["memory"] = m
         for run in (self.kv_ref or {"runs": []})["runs"]:
             rec = run["records"]
@@ -251,8 +252,8 @@ class ClaimRunner:
         native = native_16bit(self.info["cpu_features"])["float16"]
         rows = []
         for phase, a, b in (("prefill", self._prefill(m16), self._prefill(self.model)),
-                            ("decode", self._gen(m16, new=self.n["decode"]), self._gen(self.model, new=self.n["decode"]))):
-            shape = "x".join(map(str, self.n["prefill"])) if phase == "prefill" else f"{self.n['decode']} tokens"
+                            ("decode", self._gen(m16, new=self.sizes["decode"]), self._gen(self.model, new=self.sizes["decode"]))):
+            shape = "x".join(map(str, self.sizes["prefill"])) if phase == "prefill" else f"{self.sizes['decode']} tokens"
             row = _live(f"FP32 faster than FP16 on a CPU ({phase} {shape})", self._cmp(a, b, ("fp16", "fp32")),
                         "this CPU", 1.0, what="fp16 time / fp32 time")
             row.detail["native_fp16"] = native
@@ -281,7 +282,7 @@ class ClaimRunner:
         """``generate`` (eager) against the library's compiled decode (``static_decode.compiled_greedy``:
         each step compiled on a static cache), same prompt and tokens; compiled once, untimed."""
         from torch._dynamo.utils import counters
-        ids, n = self._ids(self.model, 1, PROMPT_LEN if not self.quick else 4), self.n["decode"]
+        ids, n = self._ids(self.model, 1, PROMPT_LEN if not self.quick else 4), self.sizes["decode"]
         fast = use_fast_decode(copy.deepcopy(self.model))              # what compiled_greedy does, on a copy
         claim = f"torch.compile speeds up decode (static cache, {n} tokens)"
         graphs, t0 = counters["stats"]["unique_graphs"], time.perf_counter()
@@ -299,7 +300,7 @@ class ClaimRunner:
 
     def batching(self) -> list[Claim]:
         claim = f"batching 3-5x throughput: >= 3x (B={BATCH} vs B=1, {{}})"
-        pos = min(self.n["position"], self.model.config.block_size - 1)
+        pos = min(self.sizes["position"], self.model.config.block_size - 1)
         c = self._cmp(decode_step_fn(self.model, 1, pos), decode_step_fn(self.model, BATCH, pos), ("batch 1", f"batch {BATCH}"))
         rows = [_live(claim.format("decode steps"), c, "this CPU", 3, scale=BATCH, top=5)]
         if self.vs_hf is not None:
@@ -327,10 +328,10 @@ class ClaimRunner:
         if n < 2:
             return [Claim("more threads (up to the cores) are faster", "one core: nothing to compare", INCONCLUSIVE,
                           "this CPU")]
-        shape = (4, self.n["prefill"][1])
+        shape = (4, self.sizes["prefill"][1])
         rows = []
         for what, fn in ((f"prefill {shape[0]}x{shape[1]}", self._prefill(self.model, shape)),
-                         ("decode step", decode_step_fn(self.model, 1, min(self.n["position"], 8 if self.quick else 64)))):
+                         ("decode step", decode_step_fn(self.model, 1, min(self.sizes["position"], 8 if self.quick else 64)))):
             with OtherLoad() as load:
                 c = self._cmp(fn, fn, ("1 thread", f"{n} threads"), threads=(1, n))
             row = _live(f"set threads to the cores: {n} faster than 1 ({what})", c, "this CPU", 1.0)
@@ -369,12 +370,12 @@ def reference_label(info: dict, ref: dict) -> str:
 
 def _file_ratio(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str]:
     """Ratio of two timings from a perf file: Welch's t interval on their runs' times when the file
-    kept them, else ``_range`` (the conservative range of enough runs, or no interval)."""
+    kept them, else ``_latency_ratio`` (the conservative range of enough runs, or no interval)."""
     a, b = num.get("times_s"), den.get("times_s")
     if a and b and len(a) > 1 and len(b) > 1:
         return float(np.exp(np.log(a).mean() - np.log(b).mean())), ratio_interval(a, b), \
             f"{len(a)} and {len(b)} runs, t interval"
-    return _range(num, den)
+    return _latency_ratio(num, den)
 
 
 # the table's rows, in order: ClaimRunner methods

@@ -20,7 +20,7 @@ from ..kv_cache import KVCache, kv_cache_bytes
 from ..model import GPT, GPT2_SMALL
 from .hardware import device_info, model_memory, peak_memory
 from .results import KV_SWEEP_GPU_FILE, command_line, make_results, read_results, write_results
-from .speed import random_prompt
+from .speed import random_prompt, repeated_pass
 from .stats import paired_ratio_interval
 from .timing import synchronize, time_fn
 
@@ -77,20 +77,8 @@ def kv_sweep(model, new_tokens=KV_SWEEP_NEW_TOKENS, prompt_len: int = 16, batch_
 def decode_step_fn(model, batch_size: int = 1, position: int = 16, seed: int = 0):
     """A function that runs one cached decode step: one new token per row attending to a cache of
     ``position`` positions (prefilled here, from seeded random ids), then forgets that token, so
-    every call repeats the same step. Decode alone, without the prefill."""
-    B = validate.integer("batch_size", batch_size, 1)
-    L = validate.integer("position", position, 1, model.config.block_size - 1)
-    ids = random_prompt(model.config.vocab_size, B, L + 1, seed, model.device)          # (B, L + 1)
-    cache = KVCache(model.config, B, L + 1, device=model.device, dtype=model.dtype)
-    with torch.inference_mode():
-        model(ids[:, :L], kv_cache=cache)                                   # prefill L positions
-    new = ids[:, L:L + 1]                                                   # (B, 1)
-
-    def step():
-        with torch.inference_mode():
-            model(new, kv_cache=cache, last_only=True)
-        cache.crop(L)                                                       # forget it: the next call repeats it
-    return step
+    every call repeats the same step (``repeated_pass`` with one token). Decode alone, without the prefill."""
+    return repeated_pass(model, batch_size, position, 1, seed)
 
 
 def step_latency(model, positions, batch_size: int = 1, num_runs: int = 3, model_name: str = "model",

@@ -66,23 +66,23 @@ def batching_sweep(model, tokenizer, prompts: list[str], batch_sizes=(1, 2, 4, 8
     new_tokens = validate.integer("new_tokens", new_tokens, 2)
     rounds = validate.integer("rounds", rounds, 1)
     device = model.device
-    run = lambda bs, n: generate_batch(model, prompts, tokenizer, max_new_tokens=n, batch_size=bs, temperature=0)  # noqa: E731
-    for bs in sizes:                                                       # warm-up
-        generate_batch(model, prompts[:bs], tokenizer, max_new_tokens=2, batch_size=bs, temperature=0)
-    times = {bs: {"whole": [], "prefill": []} for bs in sizes}
+    run = lambda B, n: generate_batch(model, prompts, tokenizer, max_new_tokens=n, batch_size=B, temperature=0)  # noqa: E731
+    for B in sizes:                                                       # warm-up
+        generate_batch(model, prompts[:B], tokenizer, max_new_tokens=2, batch_size=B, temperature=0)
+    times = {B: {"whole": [], "prefill": []} for B in sizes}
     for _ in range(rounds):
-        for bs in sizes:
-            times[bs]["prefill"] += time_fn(lambda: run(bs, 1), num_runs=1, warmup=0, device=device)
-            times[bs]["whole"] += time_fn(lambda: run(bs, new_tokens), num_runs=1, warmup=0, device=device)
+        for B in sizes:
+            times[B]["prefill"] += time_fn(lambda: run(B, 1), num_runs=1, warmup=0, device=device)
+            times[B]["whole"] += time_fn(lambda: run(B, new_tokens), num_runs=1, warmup=0, device=device)
     n, prompt_tokens = len(prompts), sum(len(tokenizer.encode(p)) for p in prompts)
     rows = []
-    for bs in sizes:
-        whole, pre = np.array(times[bs]["whole"]), np.array(times[bs]["prefill"])
+    for B in sizes:
+        whole, pre = np.array(times[B]["whole"]), np.array(times[B]["prefill"])
         per_round = {"tokens_per_second": n * new_tokens / whole,
                      "decode_tokens_per_second": n * (new_tokens - 1) / np.maximum(whole - pre, 1e-9),
                      "prefill_tokens_per_second": prompt_tokens / pre,
-                     "latency_ms_per_batch": whole / -(-n // bs) * 1e3}
-        row = {"batch_size": bs, "prompts": n, "new_tokens": new_tokens, "rounds": rounds,
+                     "latency_ms_per_batch": whole / -(-n // B) * 1e3}
+        row = {"batch_size": B, "prompts": n, "new_tokens": new_tokens, "rounds": rounds,
                "times_s": {k: v.tolist() for k, v in (("whole", whole), ("prefill", pre))}}
         for key, values in per_round.items():
             row[key] = float(np.median(values))
@@ -137,9 +137,67 @@ def top_ops(fn, n: int = 6) -> list[dict]:
              "calls": e.count} for e in events[:n]]
 
 
+def _precision(model, heldout, shape, runs: int, new: int) -> dict:
+    """Weights, held-out loss, prefill and decode speed in each dtype, each on its own copy."""
+    from ..metrics import heldout_loss
+    rows = {}
+    for name, dt in validate.DTYPES.items():
+        m = copy.deepcopy(model).to(dt)                 # a copy: float32 -> bf16 -> float32 would round the weights
+        row = {"weights_mb": model_memory(m) / 2**20, "loss": heldout_loss(m, heldout),
+               "prefill": benchmark_model(m, input_shape=shape, num_runs=runs),
+               "decode": benchmark_decode(m, batch_size=1, prompt_len=16, new_tokens=new, num_runs=max(2, runs // 3))}
+        rows[name] = row
+        print(f"  {name:9s} prefill {row['prefill']['tokens_per_second']:10.0f} tok/s, decode "
+              f"{row['decode']['tokens_per_second']:8.0f} tok/s, loss {row['loss']:.4f}", flush=True)
+    return rows
+
+
+def _cpu_only(model, heldout, shape, runs: int, new: int) -> dict:
+    """Speed at 1, 2 and all threads, and the int8 model: {"threads": [...], "int8": {...}}."""
+    from ..metrics import heldout_loss
+    saved, threads = torch.get_num_threads(), []
+    for n in sorted({1, 2, os.cpu_count() or 1}):
+        torch.set_num_threads(n)
+        threads.append({"threads": n, "prefill_tokens_per_second": benchmark_model(model, input_shape=shape, num_runs=runs)["tokens_per_second"],
+                        "decode_tokens_per_second": benchmark_decode(model, new_tokens=new, num_runs=2)["tokens_per_second"]})
+    torch.set_num_threads(saved)
+    q_model = quantize_int8(model)
+    return {"threads": threads,
+            "int8": {"weights_mb": model_memory(q_model) / 2**20, "loss": heldout_loss(q_model, heldout),
+                     "decode": benchmark_decode(q_model, new_tokens=new, num_runs=2)}}
+
+
+def _compile_speed(model, dtype_name: str, shape, runs: int, device) -> dict:
+    """Prefill eager vs ``torch.compile``d, and how long the first compiled call took."""
+    m = copy.deepcopy(model).to(validate.DTYPES[dtype_name])
+    eager = benchmark_model(m, input_shape=shape, num_runs=runs)
+    compiled = torch.compile(m)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        compiled(torch.zeros(shape, dtype=torch.long, device=device))
+    synchronize(device)
+    return {"dtype": dtype_name, "compile_s": time.perf_counter() - t0, "eager": eager,
+            "compiled": benchmark_model(compiled, input_shape=shape, num_runs=runs)}
+
+
+def _bandwidth_and_roofline(model, device, new: int, quick: bool) -> dict:
+    """The read and copy roofs, the bytes/s a batch-1 decode step achieves, and its roofline point."""
+    bandwidth = {"threads": torch.get_num_threads(), "read_gb_s": read_bandwidth(device=device, nbytes=(16 << 20) if quick else None),
+                 "copy_gb_s": copy_bandwidth(device=device, nbytes=(16 if quick else 256) * 2**20)}
+    d = benchmark_decode(model, new_tokens=new, num_runs=2)
+    step_bytes = decode_bytes_per_step(model, 1, 16 + new // 2)["total"]
+    bandwidth.update(decode_tokens_per_second=d["tokens_per_second"], bytes_per_step=step_bytes,
+                     achieved_gb_s=step_bytes * d["tokens_per_second"] / 1e9)
+    bandwidth["read_roof_fraction"] = fraction_of_roof(bandwidth["achieved_gb_s"], bandwidth["read_gb_s"])  # None: above the roof
+    roofs = roofline_roofs(device, quick=quick)
+    flops = decode_flops_per_step(model, 1, 16 + new // 2)["total"]
+    return {"bandwidth": bandwidth,
+            "roofline": {"roofs": roofs, "decode_batch_1": place_on_roofline(flops, step_bytes, 1 / d["tokens_per_second"], roofs)}}
+
+
 def main(argv: list[str]) -> int:
     from ..checkpoint import load_model
-    from ..metrics import heldout_loss, load_eval_set
+    from ..metrics import load_eval_set
     p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark perf",
                            description="Chapter 04's measurements (precision, batching, threads, "
                                        "torch.compile, CUDA graphs, bandwidth) on one device.")
@@ -160,15 +218,7 @@ def main(argv: list[str]) -> int:
                                                                   "decode_new_tokens": new, "num_runs": runs}}
     print(f"perf on {device}, torch {torch.__version__}", flush=True)
 
-    res["precision"] = {}
-    for name, dt in validate.DTYPES.items():
-        m = copy.deepcopy(model).to(dt)                 # a copy: float32 -> bf16 -> float32 would round the weights
-        row = {"weights_mb": model_memory(m) / 2**20, "loss": heldout_loss(m, heldout),
-               "prefill": benchmark_model(m, input_shape=shape, num_runs=runs),
-               "decode": benchmark_decode(m, batch_size=1, prompt_len=16, new_tokens=new, num_runs=max(2, runs // 3))}
-        res["precision"][name] = row
-        print(f"  {name:9s} prefill {row['prefill']['tokens_per_second']:10.0f} tok/s, decode "
-              f"{row['decode']['tokens_per_second']:8.0f} tok/s, loss {row['loss']:.4f}", flush=True)
+    res["precision"] = _precision(model, heldout, shape, runs, new)
     work_dtypes = ["float32"] + (["bfloat16"] if device.type == "cuda" else [])
 
     res["kv_cache"] = {k: benchmark_decode(model, new_tokens=new, num_runs=2, use_cache=c)
@@ -182,39 +232,10 @@ def main(argv: list[str]) -> int:
         res["cuda_graph"] = [cuda_graph_step_ms(copy.deepcopy(model).to(validate.DTYPES[name]), context_len=128)
                              | {"dtype": name} for name in work_dtypes]
     else:
-        saved, res["threads"] = torch.get_num_threads(), []
-        for n in sorted({1, 2, os.cpu_count() or 1}):
-            torch.set_num_threads(n)
-            res["threads"].append({"threads": n, "prefill_tokens_per_second": benchmark_model(model, input_shape=shape, num_runs=runs)["tokens_per_second"],
-                                   "decode_tokens_per_second": benchmark_decode(model, new_tokens=new, num_runs=2)["tokens_per_second"]})
-        torch.set_num_threads(saved)
-        q_model = quantize_int8(model)
-        res["int8"] = {"weights_mb": model_memory(q_model) / 2**20, "loss": heldout_loss(q_model, heldout),
-                       "decode": benchmark_decode(q_model, new_tokens=new, num_runs=2)}
-
+        res.update(_cpu_only(model, heldout, shape, runs, new))
     if not args.no_compile:
-        m = copy.deepcopy(model).to(validate.DTYPES[work_dtypes[-1]])
-        eager = benchmark_model(m, input_shape=shape, num_runs=runs)
-        compiled = torch.compile(m)
-        t0 = time.perf_counter()
-        with torch.inference_mode():
-            compiled(torch.zeros(shape, dtype=torch.long, device=device))
-        synchronize(device)
-        res["compile"] = {"dtype": work_dtypes[-1], "compile_s": time.perf_counter() - t0, "eager": eager,
-                          "compiled": benchmark_model(compiled, input_shape=shape, num_runs=runs)}
-
-    res["bandwidth"] = {"threads": torch.get_num_threads(), "read_gb_s": read_bandwidth(device=device, nbytes=(16 << 20) if q else None),
-                        "copy_gb_s": copy_bandwidth(device=device, nbytes=(16 if q else 256) * 2**20)}
-    d = benchmark_decode(model, new_tokens=new, num_runs=2)
-    step_bytes = decode_bytes_per_step(model, 1, 16 + new // 2)["total"]
-    res["bandwidth"].update(decode_tokens_per_second=d["tokens_per_second"], bytes_per_step=step_bytes,
-                            achieved_gb_s=step_bytes * d["tokens_per_second"] / 1e9)
-    res["bandwidth"]["read_roof_fraction"] = fraction_of_roof(res["bandwidth"]["achieved_gb_s"],
-                                                              res["bandwidth"]["read_gb_s"])   # None: above the roof
-    roofs = roofline_roofs(device, quick=q)
-    flops = decode_flops_per_step(model, 1, 16 + new // 2)["total"]
-    res["roofline"] = {"roofs": roofs, "decode_batch_1": place_on_roofline(flops, step_bytes, 1 / d["tokens_per_second"],
-                                                                           roofs)}
+        res["compile"] = _compile_speed(model, work_dtypes[-1], shape, runs, device)
+    res.update(_bandwidth_and_roofline(model, device, new, q))
     write_results(args.out, make_results("perf", res, device=device, command=command_line(["perf", *argv]), repeats=runs))
     print(f"wrote {args.out}")
     return 0

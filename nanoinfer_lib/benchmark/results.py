@@ -1,11 +1,13 @@
-"""Results files: one schema for every benchmark command, and a reader that also loads the files
-committed before the schema existed.
+"""Results files: one schema for every benchmark command.
 
     {"schema": "nanoinfer-results/2", "benchmark": "kv-sweep", "complete": true,
      "hardware": {device, device_name, cpu, cpu_features, cpu_count, threads, gpu, driver, ...},
      "versions": {python, torch, nanoinfer_lib, transformers?}, "library_commit": "1a2b3c4" | null,
      "date": "2026-12-02T10:00:00+00:00", "command": "python -m nanoinfer_lib.benchmark ...",
      "repeats": 3, "data": {...what the command measured...}}
+
+A reference file measured with an older version of the library than the code that reads it carries
+``"legacy": true`` (its label says so, and ``perf.load_perf`` leaves out its figures known to be wrong).
 """
 from __future__ import annotations
 
@@ -24,8 +26,6 @@ SCHEMA = "nanoinfer-results/2"
 KV_SWEEP_GPU_FILE = RESULTS / "kv_sweep_gpu.json"
 PERF_GPU_FILE = RESULTS / "perf_gpu.json"
 VS_HF_CPU_FILE = RESULTS / "vs_hf_cpu.json"
-# files written before the schema: the commit that produced them (from the repository's history)
-LEGACY_COMMITS = {"kv_sweep_gpu.json": "5597665", "perf_gpu.json": "5597665", "vs_hf_cpu.json": "c0ebd94"}
 
 
 def library_commit() -> str | None:
@@ -65,8 +65,8 @@ def write_results(path: str | Path, results: dict) -> Path:
 
 
 def read_results(path: str | Path) -> dict | None:
-    """A results file in the current schema (legacy files converted, with ``"legacy": True``), or
-    None when there is none. A file that is neither is a ValueError naming it."""
+    """A results file in the current schema, or None when there is none. Any other file is a
+    ValueError naming it."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -74,32 +74,6 @@ def read_results(path: str | Path) -> dict | None:
         raw = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{path.name} is not a readable JSON results file: {e}") from e
-    if isinstance(raw, dict) and raw.get("schema") == SCHEMA:
-        return raw
-    legacy = _from_legacy(raw, path.name)
-    if legacy is None:
+    if not (isinstance(raw, dict) and raw.get("schema") == SCHEMA):
         raise ValueError(f"{path.name} is not a NanoInfer results file (no 'schema': {SCHEMA!r})")
-    return legacy
-
-
-def _from_legacy(raw, name: str) -> dict | None:
-    if not isinstance(raw, dict):
-        return None
-    if "meta" in raw and "runs" in raw:                          # kv-sweep, before the schema
-        meta = raw["meta"]
-        return _legacy("kv-sweep", meta, meta.get("date"), meta.get("command"), {"runs": raw["runs"]}, name)
-    if "info" in raw and "precision" in raw:                     # perf, before the schema
-        data = {k: v for k, v in raw.items() if k not in ("info", "date", "command")}
-        return _legacy("perf", raw["info"], raw.get("date"), raw.get("command"), data, name)
-    if isinstance(raw.get("runs"), list) and raw["runs"] and "machine" in raw["runs"][0]:   # vs-hf
-        first = raw["runs"][0]
-        return _legacy("vs-hf", first["machine"], first["machine"].get("date"), first.get("command"),
-                       {"runs": raw["runs"]}, name)
-    return None
-
-
-def _legacy(benchmark: str, hardware: dict, date, command, data: dict, name: str) -> dict:
-    return {"schema": SCHEMA, "benchmark": benchmark, "complete": True, "legacy": True,
-            "hardware": dict(hardware, cpu=hardware.get("cpu")), "versions": {"torch": hardware.get("torch")},
-            "library_commit": LEGACY_COMMITS.get(name), "date": date, "command": command, "repeats": None,
-            "data": data}
+    return raw

@@ -29,11 +29,10 @@ import torch
 
 from .. import cli, validate
 from ..generation import generate
-from ..kv_cache import KVCache
 from ..paths import RESULTS
 from ..speculative import PromptLookup, speculative_generate
 from .results import checkpoint_sha256, command_line, make_results, read_results, write_results
-from .speed import random_prompt
+from .speed import repeated_pass
 from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, verdict
 
 SPECULATIVE_CPU_FILE = RESULTS / "speculative_cpu.json"
@@ -67,20 +66,9 @@ def best_num_draft_tokens(alpha: float, c: float, max_k: int = 16, verify_costs:
 def forward_fn(model, n_tokens: int = 1, position: int = 64, seed: int = 0):
     """A function that runs one cached forward pass over ``n_tokens`` new tokens after a cache of
     ``position`` positions (prefilled here from seeded random ids), then forgets them, so every call
-    repeats the same pass. ``n_tokens=1`` is a decode step; ``k + 1`` is a verification pass."""
-    n = validate.integer("n_tokens", n_tokens, 1)
-    L = validate.integer("position", position, 1, model.config.block_size - n)
-    ids = random_prompt(model.config.vocab_size, 1, L + n, seed, model.device)        # (1, L + n)
-    cache = KVCache(model.config, 1, L + n, device=model.device, dtype=model.dtype)
-    with torch.inference_mode():
-        model(ids[:, :L], kv_cache=cache)
-    new, last_only = ids[:, L:], n == 1
-
-    def run():
-        with torch.inference_mode():
-            model(new, kv_cache=cache, last_only=last_only)
-        cache.crop(L)
-    return run
+    repeats the same pass (``repeated_pass`` at batch 1). ``n_tokens=1`` is a decode step; ``k + 1``
+    is a verification pass."""
+    return repeated_pass(model, 1, position, n_tokens, seed)
 
 
 def measure_costs(model, draft, ks, position: int, rounds: int = 5,

@@ -42,6 +42,28 @@ def random_prompt(vocab_size: int, batch_size: int, prompt_len: int, seed: int =
     return torch.randint(0, vocab_size, shape, generator=g).to(device)
 
 
+def repeated_pass(model, batch_size: int = 1, position: int = 16, n_tokens: int = 1, seed: int = 0):
+    """The one way the benchmarks repeat a cached forward pass: a function that runs ``n_tokens`` new
+    tokens per row after a cache of ``position`` positions (prefilled here from seeded random ids),
+    returns the logits and crops the cache back to ``position``, so every call repeats the same pass,
+    with the same shapes (a CUDA graph can capture it). ``n_tokens=1`` is a decode step."""
+    batch_size = validate.integer("batch_size", batch_size, 1)
+    n_tokens = validate.integer("n_tokens", n_tokens, 1, model.config.block_size - 1)
+    position = validate.integer("position", position, 1, model.config.block_size - n_tokens)
+    ids = random_prompt(model.config.vocab_size, batch_size, position + n_tokens, seed, model.device)
+    cache = KVCache(model.config, batch_size, position + n_tokens, device=model.device, dtype=model.dtype)
+    with torch.inference_mode():
+        model(ids[:, :position], kv_cache=cache)                              # prefill (B, position)
+    new, last_only = ids[:, position:], n_tokens == 1                         # (B, n_tokens)
+
+    def run():
+        with torch.inference_mode():
+            logits = model(new, kv_cache=cache, last_only=last_only)
+        cache.crop(position)                                                  # forget them: the next call repeats it
+        return logits
+    return run
+
+
 def benchmark_model(model: nn.Module, input_shape: tuple[int, int] = (4, 512), num_runs: int = 10,
                     warmup: int = 2, seed: int = 0) -> dict:
     """Time one forward pass (a prefill) over random token ids of shape ``input_shape`` = (B, T), on
@@ -128,9 +150,9 @@ def decode_flops_per_step(model: nn.Module, batch_size: int, context_len: int) -
     count the CPU's fused attention."""
     cfg = model.config
     B, S = validate.integer("batch_size", batch_size, 1), validate.integer("context_len", context_len, 1)
-    C, L = cfg.n_embd, cfg.n_layer
-    matmul = 2 * B * (12 * L * C * C + cfg.vocab_size * C)
-    attention = 4 * B * L * C * S
+    C, n_layer = cfg.n_embd, cfg.n_layer
+    matmul = 2 * B * (12 * n_layer * C * C + cfg.vocab_size * C)
+    attention = 4 * B * n_layer * C * S
     return {"matmul": matmul, "attention": attention, "total": matmul + attention}
 
 
@@ -144,18 +166,11 @@ def generation_bytes(model: nn.Module, batch_size: int, prompt_len: int, new_tok
 def cuda_graph_step_ms(model, batch_size: int = 1, context_len: int = 128, num_runs: int = 50) -> dict:
     """One decode step at a fixed cache position, launched eagerly and replayed from a CUDA graph
     (milliseconds per step, median). A graph replays all the step's kernels with one launch."""
-    device, dtype = model.device, model.dtype
+    device = model.device
     if device.type != "cuda":
         raise ValueError(f"CUDA graphs need a model on a CUDA device, got {device}")
-    cache = KVCache(model.config, batch_size, context_len + 1, device, dtype)
-    tok = torch.zeros(batch_size, 1, dtype=torch.long, device=device)   # static input (B, 1)
-
-    def step():
-        cache.length = context_len          # always write the same slot: the graph's shapes are fixed
-        return model(tok, kv_cache=cache, last_only=True)
-
+    step = repeated_pass(model, batch_size, context_len)     # always the same slot: the graph's shapes are fixed
     with torch.inference_mode():
-        model(torch.zeros(batch_size, context_len, dtype=torch.long, device=device), kv_cache=cache)  # prefill
         graph, _ = capture(step)
         eager = time_fn(step, num_runs=num_runs, warmup=3, device=device)
         replay = time_fn(graph.replay, num_runs=num_runs, warmup=3, device=device)

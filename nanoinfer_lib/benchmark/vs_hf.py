@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import time
 from typing import Callable
 
 import numpy as np
@@ -27,7 +26,7 @@ from .hardware import copy_bandwidth, fraction_of_roof, read_bandwidth
 from .results import command_line, make_results, write_results
 from .speed import generation_bytes
 from .stats import paired_ratio_interval
-from .timing import synchronize
+from .timing import time_fn
 
 SHAPES = {"gpt2": GPT2_SMALL,                                                      # GPT-2 124M
           "tiny": GPTConfig(n_layer=2, n_head=2, n_embd=64, vocab_size=512, block_size=128)}   # for tests
@@ -76,15 +75,16 @@ def lib_greedy(model, ids: torch.Tensor, max_new_tokens: int, cuda_graphs: bool 
 
 
 def _time_pair(runners: dict[str, Callable], runs: int, warmup: int, device) -> tuple[dict, bool]:
+    """Each runner timed by ``time_fn`` one call at a time, the runners alternating (so both see the
+    same conditions); the first ``warmup`` rounds untimed. Every output is checked against the first."""
     reference, equal, times = None, True, {name: [] for name in runners}
     for i in range(warmup + runs):
-        for name, run in runners.items():        # alternate, so both see the same conditions
-            synchronize(device)
-            t0 = time.perf_counter()
-            out = run()
-            synchronize(device)
+        for name, run in runners.items():
+            outs = []
+            seconds = time_fn(lambda: outs.append(run()), num_runs=1, warmup=0, device=device)[0]
             if i >= warmup:
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(seconds)
+            out = outs[0]
             reference = out if reference is None else reference     # transformers' first output
             equal &= out.shape == reference.shape and bool(torch.equal(out, reference))
     return times, equal

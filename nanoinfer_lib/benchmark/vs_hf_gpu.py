@@ -11,17 +11,17 @@ configurations only; CUDA graphs need a GPU), as the tests do.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
+from .. import cli
 from . import vs_hf
 
 CONFIGS = [("float16", False), ("float16", True), ("bfloat16", False), ("bfloat16", True)]
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m nanoinfer_lib.benchmark vs-hf-gpu",
-                                description="vs-hf on a GPU: fp16 and bf16, eager and CUDA graphs, one file.")
+    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark vs-hf-gpu",
+                           description="vs-hf on a GPU: fp16 and bf16, eager and CUDA graphs, one file.")
     p.add_argument("--device", default="cuda")
     p.add_argument("--model", choices=sorted(vs_hf.SHAPES), default="gpt2")
     p.add_argument("--batch-sizes", default="1 8", help="space-separated (default: '1 8')")

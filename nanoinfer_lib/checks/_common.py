@@ -37,12 +37,26 @@ def require_callable(fn, name: str) -> None:
         raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
 
 
-def learner_int(fn, *args) -> tuple[bool, object]:
-    """Call a learner's function; report (instead of a traceback) when it raises or returns None."""
+def call_learner(fn, args: tuple, where: str, unwritten: str | None = None,
+                 hint: str = "") -> tuple[bool, object]:
+    """Call a learner's function with ``args``: (True, its answer), or (False, None) after printing
+    why not, instead of a traceback: it raised (``✗ {where} raised Error: message{hint}``), or, when
+    ``unwritten`` is given, it returned None or ... (``… not written yet: {unwritten}``)."""
     try:
         got = fn(*args)
     except Exception as e:  # a learner's bug: report it instead of a traceback
-        print(f"✗ fn{args!r} raised {type(e).__name__}: {e}".replace(",)", ")"))
+        print(f"✗ {where} raised {type(e).__name__}: {e}{hint}")
+        return False, None
+    if unwritten is not None and (got is None or got is ...):
+        print(f"… not written yet: {unwritten}")
+        return False, None
+    return True, got
+
+
+def learner_int(fn, *args) -> tuple[bool, object]:
+    """Call a learner's function; report (instead of a traceback) when it raises or returns None."""
+    ok, got = call_learner(fn, args, f"fn{args!r}".replace(",)", ")"))
+    if not ok:
         return False, None
     if got is None:
         print("✗ your function returned None: fill it in and return an int")

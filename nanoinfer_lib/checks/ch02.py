@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..kv_cache import kv_cache_bytes
-from ._common import Verdict, require_callable, self_check
+from ._common import Verdict, call_learner, require_callable, self_check
 
 
 @self_check
@@ -128,13 +128,9 @@ def check_kv_bytes_per_token(fn) -> Verdict:
     for name, cfg in LLAMA_STYLE.items():
         for nbytes in (2, 4):
             want = kv_bytes_per_token(cfg, nbytes)
-            try:
-                got = fn(dict(cfg), nbytes)
-            except Exception as e:  # a learner's bug: report it instead of a traceback
-                print(f"✗ {name}, {nbytes}-byte numbers: raised {type(e).__name__}: {e}")
-                return False
-            if got is None or got is ...:
-                print("… not written yet: return the bytes per token")
+            ok, got = call_learner(fn, (dict(cfg), nbytes), f"{name}, {nbytes}-byte numbers:",
+                                   "return the bytes per token")
+            if not ok:
                 return False
             if got == want:
                 continue
@@ -162,15 +158,6 @@ def _sliding_window_mask(T: int, past: int, window: int) -> torch.Tensor:
     return (k <= q) & (k > q - window)
 
 
-def _call(fn, args: str, *values):
-    """Call a learner's function: (True, result), or (False, None) after printing what went wrong."""
-    try:
-        return True, fn(*values)
-    except Exception as e:  # a learner's bug: report it instead of a traceback
-        print(f"✗ fn({args}) raised {type(e).__name__}: {e}")
-        return False, None
-
-
 @self_check
 def check_sliding_window_mask(fn) -> Verdict:
     """Exercise (chapter 02): ``fn(T, past, window) -> bool tensor (T, past + T)``, True where new
@@ -179,7 +166,7 @@ def check_sliding_window_mask(fn) -> Verdict:
     cases = [(4, 0, 2), (1, 5, 3), (3, 4, 2), (5, 2, 10), (2, 6, 1)]
     for T, past, window in cases:
         want = _sliding_window_mask(T, past, window)
-        ok, got = _call(fn, f"T={T}, past={past}, window={window}", T, past, window)
+        ok, got = call_learner(fn, (T, past, window), f"fn(T={T}, past={past}, window={window})")
         if not ok:
             return False
         if got is None or got is ...:
@@ -227,7 +214,7 @@ def check_repeat_kv(fn) -> Verdict:
         x = torch.randn(*shape, generator=g)
         x_before = x.clone()
         want = _repeat_kv(x, n_rep)
-        ok, got = _call(fn, f"x of shape {shape}, n_rep={n_rep}", x, n_rep)
+        ok, got = call_learner(fn, (x, n_rep), f"fn(x of shape {shape}, n_rep={n_rep})")
         if not ok:
             return False
         if got is None or got is ...:

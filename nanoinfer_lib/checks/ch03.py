@@ -9,7 +9,7 @@ import torch
 from .. import validate
 from ..checkpoint import load_model
 from ..sampling import process_logits, top_k_filter, top_p_filter
-from ._common import Verdict, require_callable, self_check
+from ._common import Verdict, call_learner, require_callable, self_check
 
 
 # The distribution and the settings of the "which tokens survive?" exercise.
@@ -82,10 +82,8 @@ def check_top_p(fn) -> Verdict:
     for logits, p in cases:
         where = f"(logits shape {tuple(logits.shape)}, top_p={p})"
         before = logits.clone()
-        try:
-            got = fn(logits, p)
-        except Exception as e:
-            print(f"✗ {where}: your function raised {type(e).__name__}: {e}")
+        ok, got = call_learner(fn, (logits, p), f"{where}: your function")
+        if not ok:
             return False
         if not torch.equal(logits, before):
             print(f"✗ {where}: your function changed its input in place; work on a copy (masked_fill, not [...] =)")
@@ -252,10 +250,8 @@ def check_distinct_n(fn) -> Verdict:
              ([[5, 6, 7], [7, 6, 5]], 2), ([[1]], 2), ([[3, 4, 3, 4]], 3), ([], 1)]
     for samples, n in cases:
         want = ref(samples, n)
-        try:
-            got = fn([list(s) for s in samples], n)
-        except Exception as e:
-            print(f"✗ fn({samples}, {n}) raised {type(e).__name__}: {e}")
+        ok, got = call_learner(fn, ([list(s) for s in samples], n), f"fn({samples}, {n})")
+        if not ok:
             return False
         if got is None or abs(float(got) - want) > 1e-9:
             hint = " (n-grams must not cross from one sample into the next)" if len(samples) > 1 else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from ..benchmark.speed import decode_bytes_per_step
-from ._common import Verdict, require_callable, self_check
+from ._common import Verdict, call_learner, require_callable, self_check
 
 
 @self_check
@@ -20,13 +20,8 @@ def check_timer(fn) -> Verdict:
         calls.append(None)
         time.sleep(0.2 if len(calls) == 1 else 0.1 if len(calls) == 4 else 0.01)
 
-    try:
-        got = fn(work, 7)
-    except Exception as e:  # a learner's bug: report it instead of a traceback
-        print(f"✗ your timer raised {type(e).__name__}: {e}")
-        return False
-    if got is None or got is ...:
-        print("… not written yet: fill in my_timer and return the typical seconds per call")
+    ok, got = call_learner(fn, (work, 7), "your timer", "fill in my_timer and return the typical seconds per call")
+    if not ok:
         return False
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         print(f"✗ the timer must return a number of seconds, got {type(got).__name__}")
@@ -55,13 +50,9 @@ def check_decode_bytes(fn, model) -> Verdict:
     require_callable(fn, "fn")
     for B, S in ((1, 1), (1, 300), (8, 64)):
         want = decode_bytes_per_step(model, B, S)
-        try:
-            got = fn(model, B, S)
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ batch_size={B}, context_len={S}: raised {type(e).__name__}: {e}")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the bytes one decode step reads")
+        ok, got = call_learner(fn, (model, B, S), f"batch_size={B}, context_len={S}:",
+                               "return the bytes one decode step reads")
+        if not ok:
             return False
         if got != want["total"]:
             print(f"✗ batch_size={B}, context_len={S}: got {got!r} bytes, expected {want['total']:,} "

@@ -5,7 +5,7 @@ import math
 from collections import Counter
 
 from ..metrics import bleu_stats, brevity_penalty, corpus_bleu, lcs_table, ngrams, words
-from ._common import Verdict, number_answer, require_callable, self_check
+from ._common import Verdict, call_learner, number_answer, require_callable, self_check
 
 
 @self_check
@@ -71,13 +71,8 @@ def check_lcs(fn) -> Verdict:
              ("police killed the gunman".split(), "the gunman kill police".split())]
     for a, b in cases:
         want = lcs_table(a, b)[-1][-1]
-        try:
-            got = fn(list(a), list(b))
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ fn({a}, {b}) raised {type(e).__name__}: {e}")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the list of words")
+        ok, got = call_learner(fn, (list(a), list(b)), f"fn({a}, {b})", "return the list of words")
+        if not ok:
             return False
         if isinstance(got, int) and not isinstance(got, bool):
             print(f"✗ fn({a}, {b}) returned {got}, a length; return the words themselves (a list): walk back "
@@ -118,14 +113,9 @@ def check_unigram_perplexity(fn) -> Verdict:
     cases = [([0, 0, 1], [0, 1], 3), ([0, 1, 1, 1, 2], [1, 1, 3, 0], 5), ([4, 4, 4, 4], [2, 4], 6)]
     for train, test, V in cases:
         want = unigram_perplexity(train, test, V)
-        try:
-            got = fn(list(train), list(test), V)
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ fn({train}, {test}, {V}) raised {type(e).__name__}: {e} (a test token never seen in "
-                  "training gets count 0: add one to every count)")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the perplexity")
+        ok, got = call_learner(fn, (list(train), list(test), V), f"fn({train}, {test}, {V})", "return the perplexity",
+                               " (a test token never seen in training gets count 0: add one to every count)")
+        if not ok:
             return False
         if isinstance(got, bool) or not isinstance(got, (int, float)) and not hasattr(got, "item"):
             print(f"✗ fn({train}, {test}, {V}) returned a {type(got).__name__}; return a number")

@@ -6,7 +6,7 @@ import random
 
 from ..benchmark.speculative import best_num_draft_tokens, expected_tokens_per_call, predicted_speedup
 from ..speculative import PromptLookup
-from ._common import Verdict, number_answer, require_callable, self_check
+from ._common import Verdict, call_learner, number_answer, require_callable, self_check
 
 
 @self_check
@@ -54,13 +54,8 @@ def check_best_num_draft_tokens(fn) -> Verdict:
     require_callable(fn, "fn")
     for alpha, c, costs in _BEST_K_CASES:
         want = best_num_draft_tokens(alpha, c, max_k=max(costs), verify_costs=costs)
-        try:
-            got = fn(alpha, c, dict(costs))
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ alpha={alpha}, c={c}: raised {type(e).__name__}: {e}")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the best k (an int)")
+        ok, got = call_learner(fn, (alpha, c, dict(costs)), f"alpha={alpha}, c={c}:", "return the best k (an int)")
+        if not ok:
             return False
         if isinstance(got, bool) or not isinstance(got, int):
             print(f"✗ return k, an int from 1 to {max(costs)}, got {got!r}"
@@ -100,13 +95,9 @@ def check_prompt_lookup(fn) -> Verdict:
     cases = _lookup_cases()
     for tokens, num, n in cases:
         want = PromptLookup(max_ngram=n).propose(list(tokens), num)
-        try:
-            got = fn(list(tokens), num, n)
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ tokens={tokens}, num_tokens={num}, max_ngram={n}: raised {type(e).__name__}: {e}")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the list of proposed token ids")
+        ok, got = call_learner(fn, (list(tokens), num, n), f"tokens={tokens}, num_tokens={num}, max_ngram={n}:",
+                               "return the list of proposed token ids")
+        if not ok:
             return False
         got = list(got) if isinstance(got, (list, tuple)) else got
         if got != want:

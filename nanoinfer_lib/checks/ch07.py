@@ -10,7 +10,7 @@ from ..serving.block_manager import BlockManager
 from ..serving.params import SamplingParams
 from ..serving.scheduler import Scheduler
 from ..serving.sequence import Sequence, Status
-from ._common import Verdict, number_answer, require_callable, self_check
+from ._common import Verdict, call_learner, number_answer, require_callable, self_check
 
 
 def _ceil(a: int, b: int) -> int:
@@ -55,13 +55,8 @@ def check_blocks_needed(fn) -> Verdict:
     require_callable(fn, "fn")
     answers = {}
     for p, n, bs in _BLOCK_CASES:
-        try:
-            got = fn(p, n, bs)
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ fn({p}, {n}, {bs}) raised {type(e).__name__}: {e}")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the number of blocks (an int)")
+        ok, got = call_learner(fn, (p, n, bs), f"fn({p}, {n}, {bs})", "return the number of blocks (an int)")
+        if not ok:
             return False
         if isinstance(got, bool) or not isinstance(got, int):
             print(f"✗ return an int (whole blocks), got {got!r}")
@@ -167,13 +162,10 @@ def check_preemption(fn) -> Verdict:
     require_callable(fn, "fn")
     cases, answers = _preemption_cases(), []
     for running, free, bs in cases:
-        try:
-            got = fn([tuple(r) for r in running], free, bs)
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ running={running}, free_blocks={free}, block_size={bs}: raised {type(e).__name__}: {e}")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the pair (decoded ids, preempted ids)")
+        ok, got = call_learner(fn, ([tuple(r) for r in running], free, bs),
+                               f"running={running}, free_blocks={free}, block_size={bs}:",
+                               "return the pair (decoded ids, preempted ids)")
+        if not ok:
             return False
         if not (isinstance(got, (tuple, list)) and len(got) == 2 and all(isinstance(g, (list, tuple)) for g in got)):
             print(f"✗ return a pair of lists (decoded ids, preempted ids), got {got!r}")

@@ -70,8 +70,8 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     first_line = validate.flag("first_line", first_line)
     check_tokenizer("tokenizer", tokenizer, *(("vocab_size", "token_bytes") if first_line else ()))
     data = check_eval_data(eval_data)
-    L, V = model.config.block_size, model.config.vocab_size
-    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1, L - 1)
+    block, V = model.config.block_size, model.config.vocab_size
+    max_new_tokens = validate.integer("max_new_tokens", max_new_tokens, 1, block - 1)
     batch_size = validate.integer("batch_size", batch_size, 1)
     validate.flag("return_hypotheses", return_hypotheses)
     SamplingSettings(temperature, top_k, top_p, min_p, repetition_penalty)     # checked before any work
@@ -81,24 +81,40 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
     ref_ids = [check_encoded(f"eval_data[{i}]['reference']", tokenizer.encode(d["reference"]), V)
                for i, d in enumerate(data)]
     for i, r in enumerate(ref_ids):
-        if len(r) > L - 1:
+        if len(r) > block - 1:
             raise ValueError(f"eval_data[{i}]['reference'] is {len(r)} tokens long; the model scores at most "
-                             f"block_size - 1 = {L - 1}")
-    eot = tokenizer.eot_token if tokenizer.eot_token < V else None
-    stops = [] if eot is None else [eot]                  # a continuation also ends at <|endoftext|>
-    if first_line:
-        stops += [i for i in range(min(tokenizer.vocab_size, V)) if i != eot
-                  and b"\n" in tokenizer.token_bytes([i])[0]]
-    eot_text = tokenizer.decode([tokenizer.eot_token])
+                             f"block_size - 1 = {block - 1}")
     sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
                     repetition_penalty=repetition_penalty)
-    prompts = [d["prompt"] for d in data]
-    order = sorted(range(len(data)), key=lambda i: len(ctx[i]))   # similar lengths share a batch: less padding
-    starts = range(0, len(data), batch_size)
+    hyps = _continuations(model, tokenizer, [d["prompt"] for d in data], ctx, max_new_tokens, batch_size,
+                          sampling, seed, first_line, progress)
+    results = _scores(model, tokenizer, ctx, ref_ids, hyps, [d["reference"] for d in data], batch_size)
+    if return_hypotheses:
+        results["hypotheses"] = hyps
+    return results
+
+
+def _stop_tokens(tokenizer, vocab_size: int, first_line: bool) -> list[int]:
+    """Where a continuation ends: ``<|endoftext|>`` and, with ``first_line``, any token holding a newline."""
+    eot = tokenizer.eot_token if tokenizer.eot_token < vocab_size else None
+    stops = [] if eot is None else [eot]
+    if first_line:
+        stops += [i for i in range(min(tokenizer.vocab_size, vocab_size)) if i != eot
+                  and b"\n" in tokenizer.token_bytes([i])[0]]
+    return stops
+
+
+def _continuations(model, tokenizer, prompts: list[str], ctx: list[list[int]], max_new_tokens: int,
+                   batch_size: int, sampling: dict, seed: int | None, first_line: bool, progress: bool) -> list[str]:
+    """Each prompt's continuation, in batches of similar prompt lengths (batch k seeded ``seed + k``)."""
+    stops = _stop_tokens(tokenizer, model.config.vocab_size, first_line)
+    eot_text = tokenizer.decode([tokenizer.eot_token])
+    order = sorted(range(len(prompts)), key=lambda i: len(ctx[i]))   # similar lengths share a batch: less padding
+    starts = range(0, len(prompts), batch_size)
     if progress:
         from tqdm.auto import tqdm
         starts = tqdm(starts, desc="generating", unit="batch")
-    hyps: list[str] = [""] * len(data)
+    hyps: list[str] = [""] * len(prompts)
     for k, b in enumerate(starts):
         idx = order[b:b + batch_size]
         out = generate_batch(model, [prompts[i] for i in idx], tokenizer, max_new_tokens=max_new_tokens,
@@ -108,21 +124,24 @@ def compute_metrics(model, tokenizer, eval_data, max_new_tokens: int = 32, batch
         for i, o in zip(idx, out):
             o = o.split(eot_text)[0]
             hyps[i] = o.split("\n")[0].strip() if first_line else o
-    refs = [d["reference"] for d in data]
+    return hyps
+
+
+def _scores(model, tokenizer, ctx: list[list[int]], ref_ids: list[list[int]], hyps: list[str], refs: list[str],
+            batch_size: int) -> dict:
+    """The metrics of ``compute_metrics`` from the continuations ``hyps`` and the references."""
     ref_nll = torch.cat(continuation_nll(model, ctx, ref_ids, batch_size))
     gen = [(c, tokenizer.encode(h)) for c, h in zip(ctx, hyps) if h]
     gen_nll = torch.cat(continuation_nll(model, [c for c, _ in gen], [h for _, h in gen], batch_size)) if gen else None
-    results = {
+    n = len(hyps)
+    return {
         "perplexity": math.exp(ref_nll.mean().item()),
         "bleu_4": corpus_bleu(hyps, refs, max_n=4),
-        "rougeL": sum(rouge_l(h, r)["fmeasure"] for h, r in zip(hyps, refs)) / len(data),
+        "rougeL": sum(rouge_l(h, r)["fmeasure"] for h, r in zip(hyps, refs)) / n,
         "distinct_1": distinct_n(hyps, 1),
         "distinct_2": distinct_n(hyps, 2),
         "generated_perplexity": math.exp(gen_nll.mean().item()) if gen_nll is not None else float("nan"),
-        "avg_hyp_words": sum(len(words(h)) for h in hyps) / len(data),
-        "avg_ref_words": sum(len(words(r)) for r in refs) / len(data),
-        "n_examples": len(data),
+        "avg_hyp_words": sum(len(words(h)) for h in hyps) / n,
+        "avg_ref_words": sum(len(words(r)) for r in refs) / n,
+        "n_examples": n,
     }
-    if return_hypotheses:
-        results["hypotheses"] = hyps
-    return results

@@ -43,14 +43,14 @@ def token_nll(model, input_ids, stride: int | None = None, tokenizer=None) -> to
     """
     check_model("model", model)
     ids = _sequence(model, input_ids, tokenizer)
-    L = model.config.block_size
-    stride = max(1, L // 2) if stride is None else validate.integer("stride", stride, 1, L)
+    block = model.config.block_size
+    stride = max(1, block // 2) if stride is None else validate.integer("stride", stride, 1, block)
     T = ids.numel()
     out = torch.empty(T - 1, dtype=torch.float32, device=ids.device)
     done = 0                                        # tokens 1..done are scored
     while done < T - 1:
-        end = min(done + (L if done == 0 else stride), T - 1)   # last token this window scores
-        begin = max(0, end - L)                                 # window = ids[begin:end] as input
+        end = min(done + (block if done == 0 else stride), T - 1)   # last token this window scores
+        begin = max(0, end - block)                                 # window = ids[begin:end] as input
         logits = model(ids[None, begin:end])[0].float()         # (end - begin, V)
         nll = F.cross_entropy(logits, ids[begin + 1:end + 1], reduction="none")   # tokens begin+1..end
         out[done:end] = nll[-(end - done):]
@@ -83,15 +83,15 @@ def continuation_nll(model, contexts: list[list[int]], continuations: list[list[
     Rows are right-padded into batches (causal attention never looks right, so padding changes
     nothing); a context is cropped from the left so that context + continuation fits the window.
     """
-    L = model.config.block_size
+    block = model.config.block_size
     order = sorted(range(len(contexts)), key=lambda i: len(contexts[i]) + len(continuations[i]))  # less padding
     out: list[torch.Tensor] = [torch.empty(0)] * len(contexts)
     for b in range(0, len(order), batch_size):
         rows, spans, idx = [], [], order[b:b + batch_size]
         for ctx, cont in zip([contexts[i] for i in idx], [continuations[i] for i in idx]):
-            if not ctx or len(cont) > L - 1:
-                raise ValueError(f"each context needs >= 1 token and each continuation <= {L - 1} tokens")
-            ctx = ctx[-(L - len(cont)):]
+            if not ctx or len(cont) > block - 1:
+                raise ValueError(f"each context needs >= 1 token and each continuation <= {block - 1} tokens")
+            ctx = ctx[-(block - len(cont)):]
             rows.append(ctx + cont)
             spans.append((len(ctx), len(cont)))
         width = max(len(r) for r in rows)

@@ -5,6 +5,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 
+from ._axes import error_bars
 from ._common import tail_words
 
 
@@ -67,9 +68,7 @@ def plot_naive_cost(positions: Sequence[int], ms_per_step: Mapping[str, Sequence
     fig, (ax_t, ax_f) = plt.subplots(1, 2, figsize=(11.5, 5.0))
     for name, ms in ms_per_step.items():
         if ms_range and name in ms_range:
-            lo, hi = zip(*ms_range[name])
-            err = [[m - a for m, a in zip(ms, lo)], [b - m for m, b in zip(ms, hi)]]
-            ax_t.errorbar(positions, ms, yerr=err, fmt="o-", capsize=3, label=f"measured here: {name}")
+            ax_t.errorbar(positions, ms, yerr=error_bars(ms, ms_range[name], "ms_range"), fmt="o-", capsize=3, label=f"measured here: {name}")
         else:
             ax_t.plot(positions, ms, "o-", label=f"measured here: {name}")
     for label, ms in (fit or {}).items():

@@ -5,14 +5,17 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
+from .. import validate
 from ..benchmark.hardware import describe
 from ..benchmark.kv_sweep import predicted_speedups, speedup_intervals, speedups
 from ..benchmark.timing import median_interval, median_label
-from ._axes import log_axis
+from ..kv_cache import kv_cache_bytes
+from ._axes import error_bars, log_axis
 
 _MODE_COLOR = {"cached": "tab:blue", "uncached": "tab:orange"}
 
@@ -85,9 +88,7 @@ def _err(values: list[float], times: list[list[float]], scale: float = 1.0) -> n
     """(2, n) error bars of medians from their repeats (``median_interval``), None without repeats."""
     if not all(len(t) > 1 for t in times):
         return None
-    bounds = [median_interval(t) for t in times]
-    return np.array([[max(0.0, v - a * scale) for v, (a, _) in zip(values, bounds)],
-                     [max(0.0, b * scale - v) for v, (_, b) in zip(values, bounds)]])
+    return error_bars(values, [(a * scale, b * scale) for a, b in map(median_interval, times)])
 
 
 def _runs_of(times: list) -> int:
@@ -116,7 +117,7 @@ def _sweep_row(axes, runs: list[dict], live: bool) -> list:
                 handles.append(line)
         sp, iv = speedups(run["records"]), speedup_intervals(run["records"])
         n = list(sp)
-        yerr = np.array([[sp[k] - iv[k][0] for k in n], [iv[k][1] - sp[k] for k in n]])
+        yerr = error_bars(list(sp.values()), [iv[k] for k in n])
         color = "tab:green" if live else colors[i % len(colors)]
         sl = ax3.errorbar(n, list(sp.values()), yerr=yerr if yerr.any() else None, marker="o", ms=4, capsize=3,
                           color=color, label=f"measured speedup: {name}" if live else name)
@@ -189,22 +190,29 @@ def plot_kv_sweep(live: dict, reference: dict | None = None, reference_models=("
     return fig
 
 
+_FLOAT_OF_SIZE = {8: torch.float64, 4: torch.float32, 2: torch.float16, 1: torch.float8_e4m3fn}
+
+
 def plot_cache_memory(models: Mapping[str, tuple], max_len: int = 1024, dtype_bytes: int = 4,
                       batch_sizes: Sequence[int] = (1, 8), dtype: str = "float32"):
     """Chapter 02: KV cache size vs context length beside the weights' size.
 
-    models: {name: (config, n_params)}; the cache is 2 * n_layer * B * T * n_embd * dtype_bytes,
-    the weights n_params * dtype_bytes. One colour per model, one line style per batch size.
+    models: {name: (config, n_params)}; the cache is ``kv_cache_bytes`` at the floating-point dtype
+    of ``dtype_bytes`` bytes, the weights n_params * dtype_bytes. One colour per model, one line
+    style per batch size.
     """
     if not models:
         raise ValueError("models must name at least one (config, n_params) pair")
+    item = _FLOAT_OF_SIZE.get(validate.integer("dtype_bytes", dtype_bytes, 1, 8))
+    if item is None:
+        raise ValueError(f"dtype_bytes must be one of {sorted(_FLOAT_OF_SIZE)}, got {dtype_bytes}")
     fig, ax = plt.subplots(figsize=(10.5, 4.8))
     colors = ["tab:blue", "tab:green", "tab:purple", "tab:brown"]
     styles = ["-", "-.", ":", (0, (5, 1))]
     for c, (name, (config, n_params)) in zip(colors, models.items()):
         T = np.arange(1, min(max_len, config.block_size) + 1)
         for s, B in zip(styles, batch_sizes):
-            cache = 2 * config.n_layer * B * T * config.n_embd * dtype_bytes
+            cache = np.array([kv_cache_bytes(config, B, int(t), item) for t in T])
             ax.plot(T, cache / 2**20, ls=s, color=c, label=f"{name}: KV cache, batch {B}")
         w = n_params * dtype_bytes / 2**20
         ax.axhline(w, color=c, lw=2, alpha=0.5, label=f"{name}: weights ({w:,.1f} MiB)")

@@ -10,7 +10,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from ..explorer import KEPT_COLOUR, REMOVED_COLOUR
-from ._axes import log_axis
+from ._axes import error_bars, log_axis
 from ._common import tail_words
 
 
@@ -197,7 +197,7 @@ def _place_labels(ax, points, fontsize=8):
 
 def _draw_settings(ax, d, q, xerr, yerr, human):
     ax.errorbar(d, q, xerr=xerr, yerr=yerr, fmt="o", color=KEPT_COLOUR, ecolor="tab:gray", capsize=2, ms=6,
-                label="sampling setting (bars: 95% interval)" if xerr or yerr else "sampling setting")
+                label="sampling setting (bars: 95% interval)" if xerr is not None or yerr is not None else "sampling setting")
     if human is not None:
         ax.plot([human[0]], [human[1]], "*", color="tab:red", ms=14, label="held-out human text")
     log_axis(ax, "y")
@@ -225,10 +225,8 @@ def plot_diversity_vs_perplexity(names: Sequence[str], diversity: Sequence[float
     if zoom is not None and not (zoom[0][0] < zoom[0][1] and 0 < zoom[1][0] < zoom[1][1]):
         raise ValueError(f"zoom must be ((x low, x high), (y low, y high)) with low < high and y > 0, got {zoom}")
     d, q = [float(v) for v in diversity], [float(v) for v in perplexity]
-    xerr = None if diversity_interval is None else [[v - lo for v, (lo, _) in zip(d, diversity_interval)],
-                                                    [hi - v for v, (_, hi) in zip(d, diversity_interval)]]
-    yerr = None if perplexity_interval is None else [[v - lo for v, (lo, _) in zip(q, perplexity_interval)],
-                                                     [hi - v for v, (_, hi) in zip(q, perplexity_interval)]]
+    xerr = error_bars(d, diversity_interval, "diversity_interval")
+    yerr = error_bars(q, perplexity_interval, "perplexity_interval")
     points = [(x, y, name, 6) for x, y, name in zip(d, q, names)]
     if human is not None:
         points.append((float(human[0]), float(human[1]), "human text", 14))

@@ -10,20 +10,12 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from ..benchmark.stats import median_interval, median_label
+from ._axes import error_bars
 
 
 def _number(v: float) -> str:
     """A bar or tick label without e-notation: 13,613 / 412 / 2.08 / 0.031."""
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
-
-
-def _yerr(values: Sequence[float], intervals: Sequence[tuple[float, float]] | None) -> np.ndarray | None:
-    if intervals is None:
-        return None
-    if len(intervals) != len(values):
-        raise ValueError(f"intervals must give one (low, high) per value, got {len(intervals)} for {len(values)}")
-    return np.array([[max(0.0, v - lo) for v, (lo, _) in zip(values, intervals)],
-                     [max(0.0, hi - v) for v, (_, hi) in zip(values, intervals)]])
 
 
 def plot_run_times(runs: Mapping[str, Sequence[float]], title: str, device: str = "cpu", dtype: str = "float32"):
@@ -35,8 +27,7 @@ def plot_run_times(runs: Mapping[str, Sequence[float]], title: str, device: str 
     for i, (name, ms) in enumerate(runs.items()):
         ax.scatter(ms, [i] * len(ms), alpha=0.6, color=f"C{i}", zorder=3)
         med = float(np.median(ms))
-        lo, hi = median_interval(list(ms))
-        ax.errorbar([med], [i + 0.25], xerr=[[med - lo], [hi - med]], fmt="|", color=f"C{i}", ms=14, capsize=4,
+        ax.errorbar([med], [i + 0.25], xerr=error_bars([med], [median_interval(list(ms))]), fmt="|", color=f"C{i}", ms=14, capsize=4,
                     label=f"median, {median_label(len(ms))}")
     ax.set_yticks(range(len(runs)), list(runs))
     ax.set_ylim(-0.6, len(runs) - 0.2)
@@ -61,7 +52,7 @@ def plot_bar_panels(panels: Mapping[str, Mapping[str, float]], title: str, devic
     for ax, (label, bars) in zip(axes[0], panels.items()):
         names, values = list(bars), [float(v) for v in bars.values()]
         ivs = (intervals or {}).get(label)
-        err = _yerr(values, [ivs.get(n, (v, v)) for n, v in zip(names, values)]) if ivs else None
+        err = error_bars(values, [ivs.get(n, (v, v)) for n, v in zip(names, values)]) if ivs else None
         ax.bar(names, values, yerr=err, capsize=4, color=[f"C{i}" for i in range(len(names))])
         top = max(v + (err[1][i] if err is not None else 0) for i, v in enumerate(values))
         for x, v in enumerate(values):
@@ -93,7 +84,7 @@ def plot_batching(panels: Mapping[str, Mapping[str, Mapping[str, Sequence]]], ti
         for i, (name, c) in enumerate(curves.items()):
             if not len(c["batch_size"]) == len(c["value"]) > 0:
                 raise ValueError(f"curve {name!r}: batch_size and value need equal, non-zero lengths")
-            h = ax.errorbar(c["batch_size"], c["value"], yerr=_yerr(c["value"], c.get("interval")),
+            h = ax.errorbar(c["batch_size"], c["value"], yerr=error_bars(c["value"], c.get("interval")),
                             ls="--" if "reference" in name else "-", marker="o", ms=4, capsize=3,
                             color=f"C{list(handles).index(name) if name in handles else len(handles)}")
             handles.setdefault(name, h)
@@ -138,7 +129,7 @@ def plot_roofline(roofs: Mapping[str, float], points: Sequence[Mapping], title: 
     for i, p in enumerate(points):
         y = p["achieved_GFLOPs"]
         iv = p.get("interval")
-        err = None if iv is None else [[max(0.0, y - iv[0])], [max(0.0, iv[1] - y)]]
+        err = None if iv is None else error_bars([y], [iv])
         ax.errorbar([p["intensity"]], [y], yerr=err, fmt="os^Dv"[i % 5], ms=8, capsize=4, color=f"C{5 + i}",
                     label=f"{p['label']} (bound: {p['bound']})")
     ymin = min(p["achieved_GFLOPs"] for p in points) / 6

@@ -7,6 +7,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
+from ._axes import error_bars
+
 
 def _plain_log_y(ax, minor: bool = True) -> None:
     """A log y axis whose ticks print as plain numbers (20, 50, 100, 200, ...), not powers of ten."""
@@ -89,8 +91,7 @@ def plot_decoding_sweep(labels: Sequence[str], scores: Mapping[str, Sequence[flo
         ax.set_ylabel(f"{name} (0 to 1; axis zoomed)")
         ax.set_title(name + ("" if err is not None else " (no bars)"), fontsize=10)
     q = [float(v) for v in generated_perplexity]
-    yerr = None if perplexity_range is None else [[v - lo for v, (lo, _) in zip(q, perplexity_range)],
-                                                  [hi - v for v, (_, hi) in zip(q, perplexity_range)]]
+    yerr = error_bars(q, perplexity_range, "perplexity_range")
     ax_p = axes[-1]
     ax_p.errorbar(x, q, yerr=yerr, fmt="s", capsize=3, color="tab:red")
     _plain_log_y(ax_p)

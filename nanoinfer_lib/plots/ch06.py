@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .ch04 import _yerr
+from ._axes import error_bars
 
 
 def _curve(name: str, c: Mapping) -> tuple[list, list]:
@@ -32,7 +32,7 @@ def plot_verify_cost(curves: Mapping[str, Mapping[str, Sequence]], title: str = 
     top, handles = 1.0, []
     for i, (name, c) in enumerate(curves.items()):
         ks, values = _curve(name, c)
-        err = _yerr(values, c.get("interval"))
+        err = error_bars(values, c.get("interval"))
         handles.append(ax.errorbar(ks, values, yerr=err, marker="o", ms=4, capsize=3, color=f"C{i}", label=name))
         top = max(top, max(values) + (err[1].max() if err is not None else 0.0))
     every_k = sorted({k for c in curves.values() for k in c["k"]})
@@ -125,7 +125,7 @@ def plot_speedup(ks: Sequence[int], measured: Sequence[float], intervals: Sequen
         if len(values) != len(ks):
             raise ValueError(f"prediction {name!r} must give one value per k ({len(ks)}), got {len(values)}")
         ax.plot(ks, values, "--", marker="x", color=f"C{i + 1}", label=name)
-    ax.errorbar(ks, measured, yerr=_yerr(measured, intervals), fmt="o-", color="C0", capsize=3,
+    ax.errorbar(ks, measured, yerr=error_bars(measured, intervals), fmt="o-", color="C0", capsize=3,
                 label="measured (95% interval)")
     ax.set_xticks(ks)
     ax.set_ylim(0, max([*measured, *(v for vs in predictions.values() for v in vs), 1.0]) * 1.15)

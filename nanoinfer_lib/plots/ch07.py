@@ -10,7 +10,8 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Patch
 
-from .ch04 import _number, _yerr
+from ._axes import error_bars
+from .ch04 import _number
 
 # one character per request and step in a timeline, and what it means
 TIMELINE_STATES = {
@@ -146,7 +147,7 @@ def plot_serving(systems: Mapping[str, Mapping], title: str = "Serving one strea
             pairs = [_summary(n, systems[n], k) for n in names]
             values = [v * scale for v, _ in pairs]
             intervals = None if any(i is None for _, i in pairs) else [(lo * scale, hi * scale) for _, (lo, hi) in pairs]
-            bars = ax.bar(x + shift, values, width, yerr=_yerr(values, intervals), capsize=3, label=tag or None,
+            bars = ax.bar(x + shift, values, width, yerr=error_bars(values, intervals), capsize=3, label=tag or None,
                           color=[f"C{i}" for i in range(len(names))], alpha=1.0 if g == 0 else 0.55,
                           edgecolor="0.3", hatch="" if g == 0 else "//")
             ax.bar_label(bars, [_number(v) for v in values], fontsize=7, padding=2)

@@ -75,8 +75,8 @@ def test_one_reference_figure_decides_nothing():
     assert row.verdict == HOLDS and "(above 5x)" in row.measured and "3 runs each" in row.measured
     few = {"median_latency_ms": 2.0, "min_latency_ms": 1.9, "max_latency_ms": 2.1, "num_runs": 3}
     many = dict(few, num_runs=10)
-    assert cl._range(few, few)[1] is None and "75%" in cl._range(few, few)[2]
-    assert cl._range(many, many)[1] == pytest.approx((1.9 / 2.1, 2.1 / 1.9))
+    assert cl._latency_ratio(few, few)[1] is None and "75%" in cl._latency_ratio(few, few)[2]
+    assert cl._latency_ratio(many, many)[1] == pytest.approx((1.9 / 2.1, 2.1 / 1.9))
     v, iv, how = cl._file_ratio(dict(many, times_s=[1.0, 1.1, 0.9]), dict(many, times_s=[0.5, 0.55, 0.45]))
     assert v == pytest.approx(2.0) and iv[0] < 2.0 < iv[1] and "t interval" in how
 

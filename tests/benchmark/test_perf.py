@@ -21,7 +21,8 @@ def test_perf_command_writes_a_results_file(tmp_path):
     assert res["date"][:2] == "20" and len(res["checkpoint_sha256"]) == 64
     assert set(res["precision"]) == {"float32", "bfloat16", "float16"}
     assert res["precision"]["float16"]["weights_mb"] == pytest.approx(res["precision"]["float32"]["weights_mb"] / 2)
-    assert {"batching", "threads", "int8", "bandwidth", "kv_cache"} <= set(res)
+    assert {"batching", "threads", "int8", "bandwidth", "kv_cache", "roofline"} <= set(res)
+    assert list(full["data"])[:4] == ["checkpoint_sha256", "settings", "precision", "kv_cache"]
     assert str(tmp_path) not in res["command"]
 
 

@@ -81,3 +81,12 @@ def test_decode_flops_formula_matches_torchs_flop_counter(tiny_model):
     f = bench.decode_flops_per_step(tiny_model, B, S)
     assert fc.get_total_flops() == f["matmul"]
     assert f["attention"] == 4 * B * cfg.n_layer * cfg.n_embd * S and f["total"] == f["matmul"] + f["attention"]
+
+
+def test_repeated_pass_repeats_the_same_logits_and_keeps_the_cache_length(tiny_model):
+    from nanoinfer_lib.benchmark.speed import repeated_pass
+    run = repeated_pass(tiny_model, batch_size=2, position=5, n_tokens=3)
+    first, second = run(), run()
+    assert first.shape == (2, 3, tiny_model.config.vocab_size) and torch.equal(first, second)
+    with pytest.raises(ValueError, match="position"):
+        repeated_pass(tiny_model, position=14, n_tokens=3)              # 14 + 3 > block_size 16

@@ -128,3 +128,19 @@ def test_gpu_table_plumbing_runs_on_cpu(tmp_path, capsys):
     runs = read_results(out)["data"]["runs"]
     assert sorted(r["dtype"] for r in runs) == ["bfloat16", "float16"]
     assert all(r["complete"] and r["cases"][0]["tokens_per_s"]["library"] > 0 for r in runs)
+
+
+def test_time_pair_alternates_and_leaves_warmup_untimed():
+    order = []
+    runners = {name: (lambda name=name: order.append(name) or torch.zeros(2)) for name in ("a", "b")}
+    times, equal = benchmark._time_pair(runners, runs=2, warmup=1, device="cpu")
+    assert order == ["a", "b"] * 3 and equal is True
+    assert [len(t) for t in times.values()] == [2, 2] and all(s >= 0 for t in times.values() for s in t)
+
+
+def test_gpu_table_command_rejects_a_bad_argument_in_one_line(capsys):
+    from nanoinfer_lib.benchmark import vs_hf_gpu
+    with pytest.raises(SystemExit) as e:
+        vs_hf_gpu.main(["--runs", "x", "--out", "x.json"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "--runs: invalid int value" in err

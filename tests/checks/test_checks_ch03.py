@@ -142,3 +142,88 @@ def in_place(logits, p):
 def test_check_typical_p_names_the_usual_mistakes(wrong, hint, capsys):
     assert checks.check_typical_p(wrong).ok is False
     assert hint in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("top_k=2", {"the", "a"}), ("top_p=0.7", {"the", "a", "my"}), ("min_p=0.3", {"the", "a", "my", "thy"}),
+    ("top_k=3, top_p=0.75", {"the", "a"}), ("temperature=2.0, top_p=0.7", {"the", "a", "my", "thy"}),
+    ("temperature=0", {"the"}),
+])
+def test_survivor_exercise_answers_by_hand(setting, words):
+    assert checks.survivors(setting) == words
+
+
+def test_check_survivors(capsys):
+    right = {s: checks.survivors(s) for s in checks.SURVIVOR_SETTINGS}
+    assert checks.check_survivors(right).ok is True
+    assert checks.check_survivors({**right, "top_p=0.7": {"the", "a"}}).ok is False
+    assert "hint" in capsys.readouterr().out
+    assert checks.check_survivors({s: ... for s in checks.SURVIVOR_SETTINGS}).ok is False
+    assert checks.check_survivors({**right, "top_k=2": {"the", "zebra"}}).ok is False
+    with pytest.raises(TypeError, match="answers"):
+        checks.check_survivors([])
+
+
+def test_check_top_p_accepts_the_library_and_rejects_common_bugs(capsys):
+    assert checks.check_top_p(top_p_filter).ok is True
+
+    def drops_crossing(x, p):
+        s, i = torch.sort(x, descending=True)
+        remove = F.softmax(s, -1).cumsum(-1) > p
+        remove[..., 0] = False
+        return x.masked_fill(remove.scatter(-1, i, remove), float("-inf"))
+
+    def in_place(x, p):
+        x[~torch.isfinite(top_p_filter(x, p))] = float("-inf")
+        return x
+
+    assert checks.check_top_p(drops_crossing).ok is False
+    assert "crosses" in capsys.readouterr().out
+    assert checks.check_top_p(in_place).ok is False
+    assert "in place" in capsys.readouterr().out
+    assert checks.check_top_p(lambda x, p: None).ok is False
+    with pytest.raises(TypeError, match="fn"):
+        checks.check_top_p(3)
+
+
+def test_check_distinct_n():
+    def right(samples, n):
+        grams = [tuple(s[i:i + n]) for s in samples for i in range(len(s) - n + 1)]
+        return len(set(grams)) / len(grams) if grams else 0.0
+
+    def crosses_samples(samples, n):
+        flat = [t for s in samples for t in s]
+        return right([flat], n)
+
+    assert checks.check_distinct_n(right).ok is True
+    assert checks.check_distinct_n(crosses_samples).ok is False
+
+
+def test_top_k_mass_is_the_kept_share_of_the_next_token_probability(bundled):
+    model, tok = bundled
+    ids = tok.encode("The", return_tensors="pt")
+    with torch.no_grad():
+        probs = torch.softmax(model(ids)[0, -1], -1)
+    assert abs(checks.top_k_mass(model, tok, "The", 10) - probs.topk(10).values.sum().item()) < 1e-5
+    assert abs(checks.top_k_mass(model, tok, "The", model.config.vocab_size) - 1.0) < 1e-5
+
+
+def test_check_top_k_mass(bundled, capsys):
+    model, tok = bundled
+    confident, uncertain = "ROMEO.\nGood morrow, gentle Juliet. What news?\n\nJULIET.", "The"
+    assert checks.check_top_k_mass(10, confident, uncertain, model, tok).ok is True
+    assert "✓" in capsys.readouterr().out
+    assert checks.check_top_k_mass(10, uncertain, confident, model, tok).ok is False       # swapped
+    assert "hint" in capsys.readouterr().out
+    assert checks.check_top_k_mass(..., ..., ..., model, tok).ok is False
+    assert "not answered yet" in capsys.readouterr().out
+    assert checks.check_top_k_mass(model.config.vocab_size, confident, uncertain, model, tok).ok is False
+
+
+@pytest.mark.parametrize("args, error, name", [
+    (("10", "a", "b"), TypeError, "k"), ((0, "a", "b"), ValueError, "k"), ((10, 3, "b"), TypeError, "confident_prompt"),
+    ((10, "a", ""), ValueError, "uncertain_prompt"),
+])
+def test_check_top_k_mass_rejects_bad_input(bundled, args, error, name):
+    with pytest.raises(error, match=name):
+        checks.check_top_k_mass(*args, *bundled)

@@ -1,12 +1,15 @@
 """plots.ch02: the attention diagram, the cached-vs-uncached sweep (error bars, legend outside, labelled
 log axes, the hardware in the title) and the cache-size figure."""
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
+import torch
 from matplotlib.ticker import NullFormatter
 
 from nanoinfer_lib import plots
 from nanoinfer_lib.plots._axes import log_axis
 
+from nanoinfer_lib.kv_cache import kv_cache_bytes
 from nanoinfer_lib.model import GPT2_SMALL
 
 from _helpers import tiny_config
@@ -98,6 +101,17 @@ def test_cache_memory_legend_is_outside():
     plt.close(fig)
     with pytest.raises(ValueError, match="models"):
         plots.plot_cache_memory({})
+    with pytest.raises(ValueError, match="dtype_bytes"):
+        plots.plot_cache_memory({"tiny": (tiny_config(), 1000)}, dtype_bytes=3)
+
+
+def test_cache_memory_lines_are_kv_cache_bytes():
+    config = tiny_config()
+    fig = plots.plot_cache_memory({"tiny": (config, 1000)}, max_len=8, dtype_bytes=2, batch_sizes=(3,))
+    T, mib = fig.axes[0].get_lines()[0].get_data()
+    want = [kv_cache_bytes(config, 3, int(t), torch.float16) / 2**20 for t in T]
+    assert list(T) == list(range(1, 9)) and np.allclose(mib, want)
+    plt.close(fig)
 
 
 def test_log_axis_labels_minor_ticks():
