@@ -37,13 +37,20 @@ def require_callable(fn, name: str) -> None:
         raise TypeError(f"{name} must be a function, got {type(fn).__name__}")
 
 
+STUB = "replace the raise NotImplementedError with your code"
+
+
 def call_learner(fn, args: tuple, where: str, unwritten: str | None = None,
-                 hint: str = "") -> tuple[bool, object]:
+                 hint: str = "", stub: str | None = None) -> tuple[bool, object]:
     """Call a learner's function with ``args``: (True, its answer), or (False, None) after printing
-    why not, instead of a traceback: it raised (``✗ {where} raised Error: message{hint}``), or, when
+    why not, instead of a traceback: it raised (``✗ {where} raised Error: message{hint}``; with
+    ``stub`` given, a NotImplementedError prints ``… not written yet: {stub}``), or, when
     ``unwritten`` is given, it returned None or ... (``… not written yet: {unwritten}``)."""
     try:
         got = fn(*args)
+    except NotImplementedError as e:
+        print(f"… not written yet: {stub}" if stub is not None else f"✗ {where} raised NotImplementedError: {e}{hint}")
+        return False, None
     except Exception as e:  # a learner's bug: report it instead of a traceback
         print(f"✗ {where} raised {type(e).__name__}: {e}{hint}")
         return False, None

@@ -2,7 +2,7 @@
 right, or a hint that names the likely mistake) and returns a Verdict."""
 from __future__ import annotations
 
-from ._common import Verdict, require_callable, self_check
+from ._common import STUB, Verdict, call_learner, require_callable, self_check
 
 # Llama-style configurations (Hugging Face config names) with what the weight count needs
 LLAMA_WEIGHTS = {
@@ -70,16 +70,8 @@ def check_int4_weight_bytes(fn) -> Verdict:
     for name, cfg in LLAMA_WEIGHTS.items():
         for g in (64, 32):
             want = int4_weight_bytes(cfg, g)
-            try:
-                got = fn(dict(cfg), g)
-            except NotImplementedError:
-                print("… not written yet: replace the raise NotImplementedError with your code")
-                return False
-            except Exception as e:  # a learner's bug: report it instead of a traceback
-                print(f"✗ {name}, group size {g}: raised {type(e).__name__}: {e}")
-                return False
-            if got is None or got is ...:
-                print("… not written yet: return the bytes")
+            ok, got = call_learner(fn, (dict(cfg), g), f"{name}, group size {g}:", "return the bytes", stub=STUB)
+            if not ok:
                 return False
             if isinstance(got, bool) or not isinstance(got, (int, float)):
                 print(f"✗ {name}, group size {g}: return a number of bytes, got {type(got).__name__}")
@@ -132,16 +124,8 @@ def check_overhead_group_size(fn) -> Verdict:
     for bits, scale_bits, share in _OVERHEAD_CASES:
         want = overhead_group_size(bits, scale_bits, share)
         args = f"bits={bits}, scale_bits={scale_bits}, share={share}"
-        try:
-            got = fn(bits, scale_bits, share)
-        except NotImplementedError:
-            print("… not written yet: replace the raise NotImplementedError with your code")
-            return False
-        except Exception as e:  # a learner's bug: report it instead of a traceback
-            print(f"✗ fn({args}) raised {type(e).__name__}: {e}")
-            return False
-        if got is None or got is ...:
-            print("… not written yet: return the group size")
+        ok, got = call_learner(fn, (bits, scale_bits, share), f"fn({args})", "return the group size", stub=STUB)
+        if not ok:
             return False
         if got == want:
             continue
