@@ -1,7 +1,8 @@
 """A GPT-2 decoder (nanoGPT's layout) that runs with or without a KV cache. Plain PyTorch: the
 faster linears live in ``kernels.py``, int8 weights in ``quantize.py``, static-cache decoding (CUDA
 graphs, ``torch.compile``) in ``static_decode.py``. Also the checks of what the model takes
-(``check_config``, ``check_model``, ``check_positions``, ...).
+(``check_config``, ``check_model``, ``check_positions``, ...). (Over 300 lines: the rules of what the
+model takes live with the model, so its callers import them from here and nowhere else.)
 
 Shapes follow one convention everywhere in the course:
 B batch, T new tokens, S keys attended (cache + new), C = n_embd, nh = n_head, hs = head_dim.
