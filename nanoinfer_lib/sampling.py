@@ -9,6 +9,7 @@ the model's dtype (fp16 logits divided by a small temperature would overflow), s
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -127,12 +128,12 @@ def check_finite(logits: torch.Tensor) -> torch.Tensor:
     logit (all -inf). ``+inf`` means certain: such a row becomes uniform over its ``+inf`` entries.
     Costs one host synchronisation on a GPU."""
     top = logits.amax(-1)     # (...,) one pass: NaN if a NaN, -inf if no usable entry, +inf if a +inf
-    bad = torch.stack([top.isnan().any(), (top == float("-inf")).any(), (top == float("inf")).any()]).tolist()
-    if bad[0]:
+    low, high = torch.stack(torch.aminmax(top)).tolist()         # NaN if any row is NaN
+    if math.isnan(low) or math.isnan(high):
         raise ValueError("logits contain NaN: the model's output is broken (check its weights and dtype)")
-    if bad[1]:
+    if low == float("-inf"):
         raise ValueError("a row of logits has no finite entry (every token removed or -inf): nothing to sample")
-    if bad[2]:
+    if high == float("inf"):
         posinf = logits == float("inf")
         certain = posinf.any(-1, keepdim=True)
         logits = torch.where(certain, torch.where(posinf, 0.0, float("-inf")), logits)

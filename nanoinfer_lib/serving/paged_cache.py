@@ -15,7 +15,10 @@ column is a real token (its logits are the ones sampled). ``PagedKVCache.step`` 
   (B, nh, S, hs) (a row's table is padded with the scratch block up to S).
 
 Gathering copies the keys/values a step reads (a GPU kernel such as vLLM's reads them in place).
-Whole blocks (``block_size`` tokens, contiguous in the pool) copy faster than token by token.
+Whole blocks (``block_size`` tokens, contiguous in the pool) copy faster than token by token, and
+they are copied into two buffers the cache keeps (keys, values; grown when a step needs more, used
+by one layer after the other), not into new tensors: a new multi-megabyte tensor per gather makes
+the memory allocator return pages to the system and fault them in again at every step.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ class PagedKVCache:
         shape = (num_blocks + 1, block_size, config.n_head, config.head_dim)     # (blocks, bs, nh, hs)
         self.k = [torch.zeros(shape, device=self.device, dtype=dtype) for _ in range(config.n_layer)]
         self.v = [torch.zeros(shape, device=self.device, dtype=dtype) for _ in range(config.n_layer)]
+        self.gathered = [torch.empty(0, device=self.device, dtype=dtype)] * 2    # keys, values of a step
 
     @property
     def block_nbytes(self) -> int:
@@ -45,21 +49,31 @@ class PagedKVCache:
         return self.num_blocks * self.block_nbytes
 
     def step(self, block_tables: list[list[int]], num_cached: list[int], new_tokens: list[list[int]]):
-        """The inputs of one forward pass: ``(idx, position_ids, mask, view)`` (see the module's docstring)."""
+        """The inputs of one forward pass: ``(idx, position_ids, mask, view)`` (see the module's docstring).
+        Built in plain Python: a step has a few rows, and one tensor per input beats a chain of small ops."""
         bs, dev = self.block_size, self.device
-        n = [len(t) for t in new_tokens]
-        B, T, S = len(n), max(n), max(c + k for c, k in zip(num_cached, n))
+        T = max(len(t) for t in new_tokens)
+        S = max(c + len(t) for c, t in zip(num_cached, new_tokens))
         nb = -(-S // bs)                                                          # blocks a row reads
-        table = torch.tensor([t[:nb] + [self.scratch] * (nb - len(t[:nb])) for t in block_tables], device=dev)
-        idx = torch.tensor([[0] * (T - len(t)) + t for t in new_tokens], device=dev)          # (B, T)
-        c = torch.tensor(num_cached, device=dev)[:, None]
-        col = torch.arange(T, device=dev) - torch.tensor([T - k for k in n], device=dev)[:, None]   # (B, T)
-        real = col >= 0
-        pos = torch.where(real, c + col, 0)                                       # (B, T) padding at 0
-        write = table.gather(1, pos // bs) * bs + pos % bs
-        write = torch.where(real, write, self.scratch * bs + col % bs)            # padding: scratch block
+        idx, pos, write, read = [], [], [], []
+        for table, c, tokens in zip(block_tables, num_cached, new_tokens):
+            pad, mine = T - len(tokens), range(c, c + len(tokens))
+            idx.append([0] * pad + tokens)
+            pos.append([0] * pad + list(mine))                                    # padding at position 0
+            write += [self.scratch * bs + (j - pad) % bs for j in range(pad)]     # padding: the scratch block
+            write += [table[p // bs] * bs + p % bs for p in mine]
+            read += table[:nb] + [self.scratch] * (nb - len(table[:nb]))
+        pos = torch.tensor(pos, device=dev)                                       # (B, T)
         mask = (torch.arange(S, device=dev) <= pos[:, :, None])[:, None]          # (B, 1, T, S)
-        return idx, pos, mask, PagedView(self, write.reshape(-1), table.reshape(-1), B, T, S)
+        self._reserve(len(read))
+        view = PagedView(self, torch.tensor(write, device=dev), torch.tensor(read, device=dev), len(idx), T, S)
+        return torch.tensor(idx, device=dev), pos, mask, view
+
+    def _reserve(self, blocks: int) -> None:
+        """Grow the two gather buffers to hold ``blocks`` blocks if they are smaller."""
+        if self.gathered[0].shape[0] < blocks:
+            shape = (blocks, self.block_size, self.n_head, self.head_dim)
+            self.gathered = [torch.empty(shape, device=self.device, dtype=self.dtype) for _ in range(2)]
 
 
 class PagedView:
@@ -81,12 +95,13 @@ class PagedView:
 
     def update(self, layer_idx: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write the new (B, nh, T, hs) keys/values into their slots; return (B, nh, S, hs) read
-        through the block tables."""
+        through the block tables: views of the cache's gather buffers, valid until the next update."""
         c, B, nh, hs = self.cache, self.B, self.cache.n_head, self.cache.head_dim
         out = []
-        for pool, new in ((c.k[layer_idx], k), (c.v[layer_idx], v)):          # pool (blocks, bs, nh, hs)
+        for pool, new, buf in zip((c.k[layer_idx], c.v[layer_idx]), (k, v), c.gathered):   # (blocks, bs, nh, hs)
             pool.view(-1, nh, hs).index_copy_(0, self.write, new.transpose(1, 2).reshape(B * self.T, nh, hs))
-            rows = pool.index_select(0, self.read).view(B, -1, nh, hs)[:, :self.S]     # (B, S, nh, hs)
+            rows = torch.index_select(pool, 0, self.read, out=buf[:len(self.read)])
+            rows = rows.view(B, -1, nh, hs)[:, :self.S]                                   # (B, S, nh, hs)
             out.append(rows.transpose(1, 2))
         return out[0], out[1]
 

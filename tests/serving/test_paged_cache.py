@@ -85,3 +85,15 @@ def test_nbytes_uses_the_one_byte_formula(tiny_model):
     cache = PagedKVCache(tiny_model.config, num_blocks=5, block_size=4)
     assert cache.block_nbytes == kv_cache_bytes(tiny_model.config, 1, 4)
     assert cache.nbytes == 5 * cache.block_nbytes == kv_cache_bytes(tiny_model.config, 1, 20)
+
+
+def test_gathers_reuse_two_buffers_across_layers_and_steps(tiny_model):
+    cache = PagedKVCache(tiny_model.config, num_blocks=12, block_size=4)
+    run_step(tiny_model, cache, [[0, 1, 2], [3, 4]], [0, 0], [list(range(10)), list(range(6))])
+    k_buf, v_buf = cache.gathered
+    assert k_buf.shape[0] == 2 * 3                      # two rows reading three blocks each
+    ptrs = (k_buf.data_ptr(), v_buf.data_ptr())
+    run_step(tiny_model, cache, [[0, 1, 2], [3, 4]], [10, 6], [[7], [8]])   # a decode step: same or fewer blocks
+    assert (cache.gathered[0].data_ptr(), cache.gathered[1].data_ptr()) == ptrs
+    run_step(tiny_model, cache, [[0, 1, 2], [3, 4], [5, 6, 7]], [11, 7, 0], [[1], [2], list(range(9))])
+    assert cache.gathered[0].shape[0] == 3 * 3          # grown for three rows
