@@ -121,7 +121,10 @@ def test_measure_and_claims_on_a_tiny_model(tiny_model):
     swept = bm.measure(tiny_model, TOK, w, shared, max_num_seqs=2, rounds=2, log=lambda *a: None, sweep=(3,))
     row = swept["max_num_seqs_sweep"]["3"]
     assert row["comparison"]["rounds"] == 2 and row["rows_per_step"]["engine"] <= 3 and row["engine"]["median"] > 0
-    assert swept["claims"][-1]["claim"].startswith("at max_num_seqs=3, the Engine's throughput is at least 2x")                                                           # plain values: a results file holds it
+    assert swept["claims"][-2]["claim"].startswith("at max_num_seqs=3, the Engine's throughput is at least 2x")
+    assert swept["claims"][-1]["claim"].startswith("at max_num_seqs=3, the Engine's p99 time to first token")
+    lo, hi = row["ttft_p99_ratio"]["interval"]
+    assert 0 < lo <= row["ttft_p99_ratio"]["ratio"] <= hi                                                           # plain values: a results file holds it
 
 
 def test_command_writes_a_results_file(tmp_path):
