@@ -37,25 +37,6 @@ def check_bleu_by_hand(answer, hypothesis: str, reference: str, max_n: int = 2) 
     return False
 
 
-@self_check
-def check_uniform_perplexity(answer, vocab_size: int) -> Verdict:
-    """Exercise (chapter 05): the perplexity of a model that gives every one of ``vocab_size`` tokens
-    the same probability."""
-    value = number_answer(answer, "perplexity")
-    if value is None:
-        return False
-    if abs(value - vocab_size) <= 1e-4 * vocab_size:
-        print(f"✓ {value:g}: a uniform model is as unsure as a fair choice among all {vocab_size} tokens")
-        return True
-    hints = {math.log(vocab_size): "that is the loss in nats, log(V); perplexity is exp(loss)",
-             math.log2(vocab_size): "that is the loss in bits, log2(V); perplexity is 2 ** bits",
-             1 / vocab_size: "that is each token's probability; perplexity is 1 / (geometric mean probability)"}
-    hint = next((h for v, h in hints.items() if abs(value - v) <= 1e-3 * max(v, 1e-9)),
-                "every token has probability 1/V, so the mean NLL is log(V)")
-    print(f"✗ {value:g} is not right; hint: {hint}")
-    return False
-
-
 def _is_subsequence(sub, seq) -> bool:
     it = iter(seq)
     return all(any(w == x for x in it) for w in sub)        # each word found after the previous one
