@@ -31,7 +31,8 @@ import numpy as np
 from .. import cli, validate
 from ..serve.background import HOST, background_server
 from .results import checkpoint_sha256, command_line, make_results, write_results
-from .stats import median_interval, median_label, paired_ratio_interval
+from .latency import latency_text, medians
+from .stats import paired_ratio_interval
 
 LEVELS = (1, 8, 32)
 
@@ -150,22 +151,16 @@ def _ratio(base: list[float], other: list[float]) -> tuple[float, list[float]]:
 
 
 def over_runs(rows: list[dict], tokens_per_step: list[float]) -> dict:
-    out = {"runs": len(rows), "interval_kind": median_label(len(rows))}
-    for key in rows[0]:
-        values = [row[key] for row in rows]
-        out[key] = {"median": float(np.median(values)), "interval": list(median_interval(values)), "values": values}
+    """``medians`` of the runs' summaries, and the mean tokens per engine step when the server's were read."""
+    out = medians(rows)
     if tokens_per_step:                       # tokens sampled per engine step: how many requests it batched
         out["tokens_per_engine_step"] = float(np.mean(tokens_per_step))
     return out
 
 
 def report(data: dict) -> None:
-    def f(s: dict, key: str, scale: float = 1.0) -> str:
-        lo, hi = (v * scale for v in s[key]["interval"])
-        return f"{s[key]['median'] * scale:.3g} [{lo:.3g}-{hi:.3g}]"
     for c, s in data["levels"].items():
-        print(f"concurrency {c:>3s}: {f(s, 'tokens_per_s')} tokens/s, TTFT p50 {f(s, 'ttft_p50', 1e3)} p99 "
-              f"{f(s, 'ttft_p99', 1e3)} ms, TPOT p50 {f(s, 'tpot_p50', 1e3)} p99 {f(s, 'tpot_p99', 1e3)} ms, "
+        print(f"concurrency {c:>3s}: {latency_text(s)}, "
               f"{s.get('tokens_per_engine_step', float('nan')):.1f} tokens per engine step ({s['interval_kind']})")
     for c, r in data["speedup_vs_concurrency_1"].items():
         print(f"throughput at concurrency {c} over concurrency 1: {r['ratio']:.2f}x "

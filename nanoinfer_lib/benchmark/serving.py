@@ -45,7 +45,8 @@ from ..generation import generate, generate_batch
 from ..kv_cache import kv_cache_bytes
 from ..serving import Engine, SamplingParams
 from .results import checkpoint_sha256, command_line, make_results, write_results
-from .stats import abba_statistics, median_interval, median_label, paired_ratio_interval
+from .latency import latency_text, median_text, medians
+from .stats import abba_statistics, paired_ratio_interval
 from .timing import FAILS, HOLDS, Comparison, verdict
 
 GOAL = 2.0                      # the Engine's throughput over static batching's
@@ -183,12 +184,7 @@ def summarize(run: dict) -> dict:
 
 def over_runs(runs: list[dict]) -> dict:
     """Each summary figure over runs: median, ``median_interval`` and its label."""
-    rows = [summarize(r) for r in runs]
-    out = {"runs": len(rows), "interval_kind": median_label(len(rows))}
-    for key in rows[0]:
-        values = [row[key] for row in rows]
-        out[key] = {"median": float(np.median(values)), "interval": list(median_interval(values)), "values": values}
-    return out
+    return medians([summarize(r) for r in runs])
 
 
 def interleaved(systems: dict, rounds: int) -> dict[str, list[dict]]:
@@ -385,19 +381,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(data: dict) -> None:
-    def f(s: dict, key: str, scale: float = 1.0) -> str:
-        lo, hi = (v * scale for v in s[key]["interval"])
-        return f"{s[key]['median'] * scale:.3g} [{lo:.3g}-{hi:.3g}]"
     for name, s in data["systems"].items():
-        print(f"{name:15s} {f(s, 'tokens_per_s')} tokens/s, TTFT p50 {f(s, 'ttft_p50', 1e3)} p99 "
-              f"{f(s, 'ttft_p99', 1e3)} ms, TPOT p50 {f(s, 'tpot_p50', 1e3)} p99 {f(s, 'tpot_p99', 1e3)} ms "
-              f"({s['interval_kind']})")
+        print(f"{name:15s} {latency_text(s)} ({s['interval_kind']})")
     kv, pc, off = data["kv"], data["prefix_caching"]["prefix caching"], data["prefix_caching"]["no prefix caching"]
     print(f"KV slots holding a token: static batching {np.median(kv['static_used_fraction']):.1%}, Engine "
           f"{np.median(kv['engine_used_fraction']):.1%}; peak reserved {kv['static_peak_reserved_bytes'] / 2**20:.1f} "
           f"vs {kv['engine_peak_reserved_bytes'] / 2**20:.1f} MiB")
     print(f"prefix caching: {pc['prefix_cache_hit_tokens']} of {pc['prompt_tokens']} prompt tokens found in the "
-          f"cache; TTFT p50 {f(off, 'ttft_p50', 1e3)} ms without, {f(pc, 'ttft_p50', 1e3)} ms with it")
+          f"cache; TTFT p50 {median_text(off, 'ttft_p50', 1e3)} ms without, "
+          f"{median_text(pc, 'ttft_p50', 1e3)} ms with it")
     print(f"a quarter of the pool: {data['small_pool']['preemptions']} preemptions, "
           f"{data['small_pool']['tokens_per_s']:.3g} tokens/s (one run)")
     for b, row in data["max_num_seqs_sweep"].items():
