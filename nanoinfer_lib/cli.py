@@ -6,12 +6,16 @@ stderr and a non-zero exit status, never a Python traceback.
 - ``guarded(main, *args)``: runs a command's ``main`` and turns the library's errors for bad input
   (``ValueError``, ``TypeError``, ``OSError``, a missing optional package) into ``error: ...``, exit 2;
   Ctrl-C exits 130. Anything else is a bug and keeps its traceback.
+- ``integers(name, text, low, high)``: an option's comma-separated whole numbers (``--sweep 4,16``),
+  each checked like ``validate.integer``, so a bad one is an error that names the option.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from typing import Callable
+
+from . import validate
 
 BAD_INPUT = (ValueError, TypeError, OSError, ImportError)
 
@@ -23,6 +27,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def one_line(message) -> str:
     return " ".join(str(message).split())
+
+
+def integers(name: str, text: str, low: int | None = None, high: int | None = None) -> tuple[int, ...]:
+    """``"4,16"`` -> ``(4, 16)``: whole numbers separated by commas (spaces around them and empty items
+    ignored), each in ``[low, high]``; anything else raises ``validate.integer``'s TypeError or
+    ValueError naming ``name``."""
+    return tuple(validate.integer(name, int(v) if v.strip().isdecimal() else v, low, high)
+                 for v in text.split(",") if v.strip())
 
 
 def guarded(main: Callable[..., object], *args) -> int:

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from nanoinfer_lib import cli
 from nanoinfer_lib.__main__ import main
 
 
@@ -42,3 +43,13 @@ def test_help_runs_as_a_module():
     assert r.returncode == 0
     for flag in ("--max-new-tokens", "--temperature", "--top-k", "--top-p", "--min-p", "--seed", "--checkpoint", "--no-cache"):
         assert flag in r.stdout
+
+
+def test_integers_reads_comma_separated_whole_numbers_and_names_the_option():
+    assert cli.integers("--sweep", "4,16") == (4, 16)
+    assert cli.integers("--sweep", " 4, 16,,") == (4, 16) and cli.integers("--sweep", "") == ()
+    with pytest.raises(ValueError, match=r"--sweep must be an int in \[1, 256\], got 0"):
+        cli.integers("--sweep", "4,0", 1, 256)
+    for text in ("4,x", "-1", "2.5", "²"):
+        with pytest.raises(TypeError, match="--levels must be an int"):
+            cli.integers("--levels", text, 1)

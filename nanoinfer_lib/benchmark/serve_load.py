@@ -30,8 +30,9 @@ import numpy as np
 
 from .. import cli, validate
 from ..serve.background import HOST, background_server
-from .results import checkpoint_sha256, command_line, make_results, write_results
+from . import command
 from .latency import latency_text, medians
+from .results import checkpoint_sha256
 from .stats import paired_ratio_interval
 
 LEVELS = (1, 8, 32)
@@ -168,9 +169,7 @@ def report(data: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark serve-load",
-                           description="The HTTP server under 1, 8 and 32 concurrent streamed clients.")
-    p.add_argument("--out", required=True, help="JSON file to write")
+    p = command.parser("serve-load", "The HTTP server under 1, 8 and 32 concurrent streamed clients.")
     p.add_argument("--requests", type=int, default=None, help="requests per run (default 32; 8 with --quick)")
     p.add_argument("--max-tokens", type=int, default=None, help="tokens per request (default 64; 8 with --quick)")
     p.add_argument("--concurrency", default=None, help="levels, comma-separated (default 1,8,32; 1,4 with --quick)")
@@ -179,18 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-num-seqs", type=int, default=32, help="the server's max_num_seqs (default 32)")
     p.add_argument("--time-limit", type=float, default=600.0, help="seconds a run may take at most (default 600)")
     p.add_argument("--seed", type=int, default=0, help="seed of the prompt choice")
-    p.add_argument("--quick", action="store_true", help="a smoke test: small defaults")
-    args = p.parse_args(argv)
-    validate.output_file("--out", args.out)
-    quick = lambda given, small, full: given if given is not None else small if args.quick else full   # noqa: E731
-    n = validate.integer("--requests", quick(args.requests, 8, 32), 1, 10_000)
-    max_tokens = validate.integer("--max-tokens", quick(args.max_tokens, 8, 64), 1, 511)
-    rounds = validate.integer("--rounds", quick(args.rounds, 2, 6), 2)
+    args = command.parse(p, argv, "a smoke test: small defaults")
+    n = validate.integer("--requests", command.default(args, args.requests, 8, 32), 1, 10_000)
+    max_tokens = validate.integer("--max-tokens", command.default(args, args.max_tokens, 8, 64), 1, 511)
+    rounds = validate.integer("--rounds", command.default(args, args.rounds, 2, 6), 2)
     seqs = validate.integer("--max-num-seqs", args.max_num_seqs, 1, 1024)
     limit = validate.number("--time-limit", args.time_limit, 1.0)
-    levels = quick(args.concurrency, "1,4", ",".join(map(str, LEVELS)))
-    levels = tuple(validate.integer("--concurrency", int(v) if v.strip().isdigit() else v, 1, 1024)
-                   for v in levels.split(",") if v.strip())
+    levels = cli.integers("--concurrency", command.default(args, args.concurrency, "1,4", ",".join(map(str, LEVELS))),
+                          1, 1024)
     if len(levels) < 2 or len(set(levels)) != len(levels):
         raise ValueError(f"--concurrency needs two or more different levels, got {args.concurrency!r}")
     prompts = load_prompts(n, max_tokens, validate.integer("--seed", args.seed, 0))
@@ -202,8 +197,5 @@ def main(argv: list[str] | None = None) -> int:
                 workload={"requests": n, "max_tokens": max_tokens, "concurrency": list(levels), "rounds": rounds,
                           "max_num_seqs": seqs, "seed": args.seed, "temperature": 0, "stream": True})
     report(data)
-    out = make_results("serve-load", data, device="cpu", command=command_line(["serve-load", *(argv or [])]),
-                       repeats=rounds, extra_versions=("starlette", "uvicorn", "httpx"))
-    write_results(args.out, out)
-    print(f"wrote {args.out} ({out['hardware']['device_name']}, {data['seconds']} s)")
+    command.save(args, "serve-load", data, argv, repeats=rounds, extra_versions=("starlette", "uvicorn", "httpx"))
     return 0

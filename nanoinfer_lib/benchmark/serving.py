@@ -44,8 +44,9 @@ from .. import cli, validate
 from ..generation import generate, generate_batch
 from ..kv_cache import kv_cache_bytes
 from ..serving import Engine, SamplingParams
-from .results import checkpoint_sha256, command_line, make_results, write_results
+from . import command
 from .latency import latency_text, median_text, medians
+from .results import checkpoint_sha256
 from .stats import abba_statistics, paired_ratio_interval
 from .timing import FAILS, HOLDS, Comparison, verdict
 
@@ -328,9 +329,7 @@ def system_prompt(eval_set, tokens: int, tokenizer) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m nanoinfer_lib.benchmark serving --out FILE``."""
-    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark serving",
-                           description="One at a time, static batching and the Engine on one stream of requests.")
-    p.add_argument("--out", required=True, help="JSON file to write")
+    p = command.parser("serving", "One at a time, static batching and the Engine on one stream of requests.")
     p.add_argument("--requests", type=int, default=None, help="requests in the workload (default 64)")
     p.add_argument("--rate", type=float, default=200.0, help="Poisson arrivals, requests per second (default 200)")
     p.add_argument("--mean-output", type=float, default=None, help="mean output tokens (geometric; default 64)")
@@ -341,21 +340,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--system-tokens", type=int, default=128, help="tokens of the shared system prompt")
     p.add_argument("--rounds", type=int, default=None, help="ABBA rounds per comparison (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of the workload")
-    p.add_argument("--quick", action="store_true",
-                   help="defaults of 8 requests of 4 tokens on average, 2 rounds: a smoke test")
-    args = p.parse_args(argv)
-    validate.output_file("--out", args.out)
-    quick = lambda given, small, full: given if given is not None else small if args.quick else full   # noqa: E731
-    n = validate.integer("--requests", quick(args.requests, 8, 64), 1, 10_000)
+    args = command.parse(p, argv, "defaults of 8 requests of 4 tokens on average, 2 rounds: a smoke test")
+    n = validate.integer("--requests", command.default(args, args.requests, 8, 64), 1, 10_000)
     rate = validate.number("--rate", args.rate, 0.0, low_open=True)
-    mean = validate.number("--mean-output", quick(args.mean_output, 4.0, 64.0), 1.0, 256.0)
+    mean = validate.number("--mean-output", command.default(args, args.mean_output, 4.0, 64.0), 1.0, 256.0)
     seqs = validate.integer("--max-num-seqs", args.max_num_seqs, 1, 256)
     sys_tokens = validate.integer("--system-tokens", args.system_tokens, 1, 255)
-    rounds = validate.integer("--rounds", quick(args.rounds, 2, 8), 2)
+    rounds = validate.integer("--rounds", command.default(args, args.rounds, 2, 8), 2)
     seed = validate.integer("--seed", args.seed, 0)
-    sweep = quick(args.sweep, "", "4,16")
-    sweep = tuple(validate.integer("--sweep", int(v) if v.strip().isdigit() else v, 1, 256)
-                  for v in sweep.split(",") if v.strip())
+    sweep = cli.integers("--sweep", command.default(args, args.sweep, "", "4,16"), 1, 256)
     from ..checkpoint import load_model
     from ..metrics import load_eval_set
     model, tokenizer = load_model()
@@ -373,10 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                           "output_tokens": [r.max_new_tokens for r in workload],
                           "arrivals_s": [round(r.arrival, 4) for r in workload]})
     report(data)
-    out = make_results("serving", data, device="cpu", command=command_line(["serving", *(argv or [])]),
-                       repeats=rounds)
-    write_results(args.out, out)
-    print(f"wrote {args.out} ({out['hardware']['device_name']}, {data['seconds']} s)")
+    command.save(args, "serving", data, argv, repeats=rounds)
     return 0
 
 

@@ -27,11 +27,12 @@ import time
 
 import torch
 
-from .. import cli, validate
+from .. import validate
 from ..generation import generate
 from ..paths import RESULTS
 from ..speculative import PromptLookup, speculative_generate
-from .results import checkpoint_sha256, command_line, make_results, read_results, write_results
+from . import command
+from .results import checkpoint_sha256, read_results
 from .speed import repeated_pass
 from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, verdict
 
@@ -222,16 +223,12 @@ def load_speculative(path=SPECULATIVE_CPU_FILE) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m nanoinfer_lib.benchmark speculative --out FILE``."""
-    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark speculative",
-                           description="Speculative decoding (draft model, prompt lookup) vs plain greedy decoding.")
-    p.add_argument("--out", required=True, help="JSON file to write")
+    p = command.parser("speculative", "Speculative decoding (draft model, prompt lookup) vs plain greedy decoding.")
     p.add_argument("--num-draft-tokens", type=int, nargs="+", default=None, help="values of k (default 1..8)")
     p.add_argument("--prompts", type=int, default=3, help="held-out prompts per workload")
     p.add_argument("--new-tokens", type=int, default=32, help="new tokens per prompt")
     p.add_argument("--rounds", type=int, default=5, help="ABBA rounds per comparison")
-    p.add_argument("--quick", action="store_true", help="k in {1, 4}, 2 prompts of 16 tokens, 2 rounds: a smoke test")
-    args = p.parse_args(argv)
-    validate.output_file("--out", args.out)
+    args = command.parse(p, argv, "k in {1, 4}, 2 prompts of 16 tokens, 2 rounds: a smoke test")
     ks = args.num_draft_tokens or ([1, GOAL_K] if args.quick else list(range(1, 9)))
     for k in ks:
         validate.integer("--num-draft-tokens", k, 1)
@@ -253,8 +250,5 @@ def main(argv: list[str] | None = None) -> int:
               f"[{b['interval'][0]:.2f}-{b['interval'][1]:.2f}])")
     for c in data["claims"]:
         print(f"{c['verdict']:>13s}: {c['claim']}")
-    out = make_results("speculative", data, device="cpu", command=command_line(["speculative", *(argv or [])]),
-                       repeats=rounds)
-    write_results(args.out, out)
-    print(f"wrote {args.out} ({out['hardware']['device_name']}, {data['seconds']} s)")
+    command.save(args, "speculative", data, argv, repeats=rounds)
     return 0
