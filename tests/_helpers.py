@@ -1,6 +1,7 @@
 """Shared helpers for the unit tests (fixtures live in conftest.py)."""
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from nanoinfer_lib import GPTConfig
@@ -81,3 +82,18 @@ def legend_fonts_readable(fig):
     for legend in fig.legends:
         assert all(t.get_fontsize() >= 8 for t in legend.get_texts())
 
+
+
+def command_rejects(main, tmp_path, argv, err, match):
+    """A benchmark command's ``main`` given ``--out FILE`` and ``argv`` raises ``err`` whose message
+    matches ``match`` (the option it names), before measuring anything."""
+    with pytest.raises(err, match=match):
+        main(["--out", str(tmp_path / "x.json"), *argv])
+
+
+def command_needs_out_and_a_file_name(main, tmp_path):
+    """A benchmark command's ``main`` stops without ``--out`` (argparse), and refuses a directory as ``--out``."""
+    with pytest.raises(SystemExit):
+        main([])
+    with pytest.raises((ValueError, IsADirectoryError), match="--out"):
+        main(["--out", str(tmp_path)])

@@ -12,6 +12,8 @@ from nanoinfer_lib.benchmark.__main__ import main as benchmark_main
 from nanoinfer_lib.benchmark.results import SCHEMA
 from nanoinfer_lib.serve import background_server
 
+from _helpers import command_needs_out_and_a_file_name
+
 
 @pytest.fixture(autouse=True)
 def alarm():
@@ -89,6 +91,10 @@ def test_the_command_writes_a_results_file(tmp_path, capsys):
 def test_bad_options_are_one_line_errors(tmp_path, capsys, args, name):
     assert benchmark_main(["serve-load", "--out", str(tmp_path / "x.json"), *args]) == 2
     assert name in capsys.readouterr().err
+
+
+def test_the_command_needs_out_and_a_file_name(tmp_path):
+    command_needs_out_and_a_file_name(sl.main, tmp_path)
 
 
 def test_the_committed_cpu_results_hold_what_the_command_measured():

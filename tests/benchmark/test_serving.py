@@ -8,7 +8,7 @@ import pytest
 from nanoinfer_lib.benchmark import serving as bm
 from nanoinfer_lib.benchmark.timing import FAILS, HOLDS, INCONCLUSIVE
 
-from _helpers import CharTokenizer
+from _helpers import CharTokenizer, command_needs_out_and_a_file_name, command_rejects
 
 TOK = CharTokenizer()
 EVAL = [{"prompt": p, "reference": "x"} for p in ("abc", "de", "fghij", "k", "lmnopq", "rs")]
@@ -149,12 +149,8 @@ def test_command_writes_a_results_file(tmp_path):
     (["--sweep", "4,x"], TypeError, "--sweep"),
 ])
 def test_command_bad_arguments(tmp_path, argv, err, match):
-    with pytest.raises(err, match=match):
-        bm.main(["--out", str(tmp_path / "x.json"), *argv])
+    command_rejects(bm.main, tmp_path, argv, err, match)
 
 
 def test_command_needs_out_and_a_file_name(tmp_path):
-    with pytest.raises(SystemExit):
-        bm.main([])
-    with pytest.raises((ValueError, IsADirectoryError), match="--out"):
-        bm.main(["--out", str(tmp_path)])
+    command_needs_out_and_a_file_name(bm.main, tmp_path)

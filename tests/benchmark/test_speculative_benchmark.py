@@ -10,7 +10,7 @@ from nanoinfer_lib import GPT
 from nanoinfer_lib.benchmark import speculative as bm
 from nanoinfer_lib.benchmark.timing import FAILS, HOLDS, INCONCLUSIVE
 
-from _helpers import tiny_config
+from _helpers import tiny_config, command_needs_out_and_a_file_name, command_rejects
 
 
 def test_expected_tokens_per_call():
@@ -116,15 +116,11 @@ def test_command_writes_a_results_file(tmp_path):
     (["--new-tokens", "0"], ValueError, "--new-tokens"),
 ])
 def test_command_bad_arguments(tmp_path, argv, err, match):
-    with pytest.raises(err, match=match):
-        bm.main(["--out", str(tmp_path / "x.json"), *argv])
+    command_rejects(bm.main, tmp_path, argv, err, match)
 
 
 def test_command_needs_out_and_a_file_name(tmp_path):
-    with pytest.raises(SystemExit):
-        bm.main([])
-    with pytest.raises((ValueError, IsADirectoryError), match="--out"):
-        bm.main(["--out", str(tmp_path)])
+    command_needs_out_and_a_file_name(bm.main, tmp_path)
 
 
 def test_load_speculative_refuses_other_results(tmp_path):
