@@ -1,3 +1,5 @@
+import signal
+
 import matplotlib
 import pytest
 import torch
@@ -13,6 +15,24 @@ def tiny_model() -> GPT:
     """A small randomly initialised GPT (block_size 16, vocab 50) in eval mode."""
     torch.manual_seed(0)
     return GPT(tiny_config()).eval()
+
+
+@pytest.fixture
+def alarm(request):
+    """Fail a test that runs over its module's ``ALARM_S`` seconds (SIGALRM) instead of hanging the
+    suite. A module that starts servers uses it on every test: ``pytestmark = pytest.mark.usefixtures("alarm")``."""
+    if not hasattr(signal, "SIGALRM"):
+        yield
+        return
+    seconds, name = request.module.ALARM_S, request.module.__name__.rsplit(".", 1)[-1]
+
+    def fail(signum, frame):
+        raise TimeoutError(f"{name}: a test ran over {seconds} s")
+    previous = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(seconds)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="session")

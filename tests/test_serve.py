@@ -31,22 +31,8 @@ KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 MAX_BODY = 8192
 PROMPT = "ROMEO.\nWhat light"
-
-
-@pytest.fixture(autouse=True)
-def alarm():
-    """Fail a test that runs over 60 s instead of hanging the suite."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def fail(signum, frame):
-        raise TimeoutError("test_serve: a test ran over 60 s")
-    previous = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("alarm")
+ALARM_S = 60                    # the alarm fixture fails a test that runs longer than this
 
 
 class InProcess:

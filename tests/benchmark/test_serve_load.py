@@ -3,7 +3,6 @@ rule, bounded concurrency against a real server (also from inside a running even
 Jupyter), and a tiny run of the command writing its results file."""
 import asyncio
 import json
-import signal
 
 import pytest
 
@@ -14,21 +13,8 @@ from nanoinfer_lib.serve import background_server
 
 from _helpers import command_needs_out_and_a_file_name
 
-
-@pytest.fixture(autouse=True)
-def alarm():
-    """Fail a test that runs over 90 s instead of hanging the suite."""
-    if not hasattr(signal, "SIGALRM"):
-        yield
-        return
-
-    def fail(signum, frame):
-        raise TimeoutError("test_serve_load: a test ran over 90 s")
-    previous = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(90)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("alarm")
+ALARM_S = 90                    # the alarm fixture fails a test that runs longer than this
 
 
 def test_summarize_from_hand_made_records():
