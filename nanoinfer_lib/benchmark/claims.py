@@ -1,114 +1,41 @@
 """``claims``: the original tutorial's performance claims, each measured on this machine or read from
-a results file measured on named hardware, with an interval and a verdict decided by code.
-(Over 300 lines on purpose: every claim's measurement and its verdict rule sit together, one row each,
-so a reader checks a verdict against the code that decides it in one place.)
+a results file measured on named hardware, with an interval and a verdict decided by code. The rows,
+their verdict rules and the printed table live in ``claims_table``; here, what each claim measures.
 
     python -m nanoinfer_lib.benchmark claims --out claims.json [--quick] [--no-compile]
 
-Live rows come from ``timing.compare`` (ABBA rounds; a t 95% interval of the ratio over the rounds;
-the verdict is widened by the run's A/A noise, and by at least ``FLOOR``, so a ratio must clear the
-claim by more than this machine's wobble and the drift between runs). A claimed band of speed-ups
-("2-4x") is read as its lower end ("at least 2x"); a figure above the band is noted, not counted
-against the claim. Exact figures (bytes, counts) get a verdict without noise. Rows read from a
-reference file get a verdict only from an interval the file supports: its runs' times, or the
-conservative range of at least ``MIN_RANGE_RUNS`` runs a side; a single figure is labelled
-``REFERENCE`` and decides nothing. Chapter 04 builds the same table: it asks
-``ClaimRunner.measure`` for each claim in the section that teaches it, and ``ClaimRunner.run`` at
-the end measures the rest, in the same order as this command.
+Chapter 04 builds the same table: it asks ``ClaimRunner.measure`` for each claim in the section that
+teaches it, and ``ClaimRunner.run`` at the end measures the rest, in the same order as this command.
 """
 from __future__ import annotations
 
 import copy
 import os
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .. import cli, validate
+from .. import validate
 from ..generation import generate
 from ..kernels import use_fast_decode
 from ..model import check_model
 from ..quantize import quantize_int8
 from ..static_decode import static_greedy
+from . import command
+from .claims_table import (FLOOR, MIN_RANGE_RUNS, NOISE, REFERENCE, Claim, exact_row, file_ratio,  # noqa: F401
+                           file_sources, format_table, live_row, noise_row, reference_label, reference_row)
 from .hardware import OtherLoad, describe, device_info, model_memory, native_16bit
-from .stats import median_coverage
 from .kv_sweep import decode_step_fn, generation_peak_memory, load_kv_sweep
 from .perf import load_perf
 from .results import VS_HF_CPU_FILE, command_line, make_results, read_results, write_results
 from .speed import cuda_graph_step_ms, random_prompt
-from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, paired_ratio_interval, ratio_interval, verdict
+from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, paired_ratio_interval, ratio_interval
 
-NOISE = "machine noise"        # the verdict column of the A/A row: it calibrates, it claims nothing
-REFERENCE = "reference only"   # a figure from a file without the spread to decide a claim
-FLOOR = 0.05                   # live verdicts: widened by at least 5% either way (drifts between runs)
-MIN_RANGE_RUNS = 6             # a file's [min, max] covers each median >= 95% from 6 runs a side
 ROUNDS = 6                     # ABBA rounds per live row (t interval with 5 degrees of freedom)
 BUSY = 0.15                    # threads: other programs above this share of the CPUs leave it undecided
 KV_NEW_TOKENS = 100            # the tutorial's own example generates max_new_tokens=100
 PROMPT_LEN, PREFILL_SHAPE, DECODE_TOKENS, BATCH, POSITION = 16, (1, 128), 32, 8, 64
-
-
-@dataclass
-class Claim:
-    """One row: the claim as the tutorial says it (and how the code reads it), the figure with its
-    interval, the verdict, and where it was measured (a key of ``ClaimRunner.sources``)."""
-    claim: str
-    measured: str
-    verdict: str
-    where: str
-    value: float | None = None
-    interval: tuple[float, float] | None = None
-    noise: tuple[float, float] | None = None
-    detail: dict = field(default_factory=dict)     # e.g. the Comparison behind a live row
-
-    def as_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("claim", "measured", "verdict", "where", "value", "interval", "noise")}
-        d["detail"] = {k: (v.as_dict() if hasattr(v, "as_dict") else v) for k, v in self.detail.items()}
-        return d
-
-
-def _ratio_text(v: float, iv: tuple[float, float] | None, unit: str = "x") -> str:
-    """A ratio and its interval as a claim row prints it: ``1.23x [1.10-1.40]``."""
-    return f"{v:.2f}{unit}" + (f" [{iv[0]:.2f}-{iv[1]:.2f}]" if iv is not None else "")
-
-
-def _above(iv: tuple[float, float] | None, top: float | None) -> str:
-    return f" (above {top:g}x)" if top is not None and iv is not None and iv[0] > top else ""
-
-
-def _live(claim: str, c, where: str, low=None, high=None, scale: float = 1.0, what: str = "",
-          top: float | None = None) -> Claim:
-    """A row from a ``Comparison``; ``top``: the upper end of a claimed band, noted when exceeded."""
-    iv = c.scaled_interval(scale)
-    return Claim(claim, f"{_ratio_text(c.ratio * scale, iv)}{_above(iv, top)} {what}".strip(),
-                 verdict(iv, low, high, c.noise, floor=FLOOR), where, c.ratio * scale, iv, c.noise, {"comparison": c})
-
-
-def _exact(claim: str, value: float, where: str, low=None, high=None, text: str | None = None) -> Claim:
-    """A row from an exact figure (bytes, counts): no noise, so a firm verdict."""
-    return Claim(claim, text or f"{value:.3f}", verdict((value, value), low, high), where, value, (value, value))
-
-
-def _reference(claim: str, value: float, where: str, low=None, high=None, interval=None, how: str = "",
-               top: float | None = None) -> Claim:
-    """A row from a reference file: a verdict from ``interval`` (what the file's runs support,
-    described by ``how``), or none (``REFERENCE``) for a single figure."""
-    text = _ratio_text(value, interval) + f" ({how or 'one figure in the file, no spread'})" + _above(interval, top)
-    return Claim(claim, text, verdict(interval, low, high) if interval is not None else REFERENCE, where, value,
-                 interval)
-
-
-def _latency_ratio(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str]:
-    """median(num)/median(den) of two latency dicts; with at least ``MIN_RANGE_RUNS`` runs a side,
-    the conservative range min/max, max/min (else None: the range of fewer runs covers too rarely)."""
-    key, n = "median_latency_ms", min(num.get("num_runs") or 1, den.get("num_runs") or 1)
-    ratio = num[key] / den[key]
-    if n < MIN_RANGE_RUNS:
-        return ratio, None, f"medians of {n} runs; a range of {n} covers {median_coverage(n):.0%}"
-    return ratio, (num["min_latency_ms"] / den["max_latency_ms"], num["max_latency_ms"] / den["min_latency_ms"]), \
-        f"range of {n} runs a side"
 
 
 class ClaimRunner:
@@ -135,13 +62,7 @@ class ClaimRunner:
         self.perf_ref = None if self.gpu else load_perf()
         self.kv_ref = None if self.gpu else load_kv_sweep()
         self.vs_hf = read_results(VS_HF_CPU_FILE)
-        for name, ref in (("GPU file", self.perf_ref), ("GPU kv file", self.kv_ref)):
-            if ref is not None:
-                self.sources[name] = reference_label(ref.get("info") or ref.get("meta"), ref)
-        if self.vs_hf is not None:
-            hw = self.vs_hf["hardware"]
-            self.sources["GPT-2 CPU file"] = (f"{hw['device_name']}, {hw.get('threads')} thread, GPT-2 124M shape "
-                                              f"(random weights), vs_hf_cpu.json at commit {self.vs_hf['library_commit']}")
+        self.sources.update(file_sources(self.perf_ref, self.kv_ref, self.vs_hf))
         self._done: dict[str, list[Claim]] = {}
         self.sizes = dict(new=8, decode=4, prefill=(1, 8), position=8) if quick else \
             dict(new=KV_NEW_TOKENS, decode=DECODE_TOKENS, prefill=PREFILL_SHAPE, position=POSITION)
@@ -183,14 +104,13 @@ class ClaimRunner:
     # ------------------------------------------------------------------ the claims
     def noise(self) -> list[Claim]:
         step = decode_step_fn(self.model, 1, min(self.sizes["position"], self.model.config.block_size - 1))
-        c = self._cmp(step, step, ("step", "same step"))
-        lo, hi = c.interval
-        return [Claim("A/A: one decode step timed against itself", f"{c.ratio:.3f}x [{lo:.3f}-{hi:.3f}]",
-                      NOISE, "this CPU", c.ratio, c.interval, c.noise, {"comparison": c})]
+        return [noise_row("A/A: one decode step timed against itself", self._cmp(step, step, ("step", "same step")),
+                          "this CPU")]
 
     def kv_speed(self) -> list[Claim]:
         c = self._cmp(self._gen(self.model, False), self._gen(self.model, True), ("uncached", "cached"))
-        rows = [_live(f"KV cache 2-4x faster: >= 2x ({self.sizes['new']} new tokens, batch 1)", c, "this CPU", 2, top=4)]
+        rows = [live_row(f"KV cache 2-4x faster: >= 2x ({self.sizes['new']} new tokens, batch 1)", c, "this CPU", 2,
+                         top=4)]
         run = next((r for r in (self.kv_ref or {"runs": []})["runs"] if r["model"] == "bundled"), None)
         if run is not None:
             by = {(r["mode"], r["new_tokens"]): r for r in run["records"]}
@@ -201,8 +121,8 @@ class ClaimRunner:
                 how = f"{len(un['times'])} paired rounds"
             else:
                 v, iv, how = un["seconds"] / ca["seconds"], None, ""
-            rows.append(_reference(f"KV cache 2-4x faster: >= 2x ({n} new tokens, batch 1)", v, "GPU kv file", 2,
-                                   interval=iv, how=how, top=4))
+            rows.append(reference_row(f"KV cache 2-4x faster: >= 2x ({n} new tokens, batch 1)", v, "GPU kv file", 2,
+                                      interval=iv, how=how, top=4))
         return rows
 
     def kv_memory(self) -> list[Claim]:
@@ -210,9 +130,9 @@ class ClaimRunner:
                                    min(PROMPT_LEN, self.model.config.block_size // 2))
         growth = m["cached"]["peak_bytes"] / m["uncached"]["peak_bytes"]
         claim = "KV cache: ~+50% memory (read: peak x1.4-1.6)"
-        rows = [_exact(claim, growth, "this CPU", 1.4, 1.6,
-                       f"x{growth:.3f} peak ({m['cached']['peak_bytes'] / 2**20:.1f} vs "
-                       f"{m['uncached']['peak_bytes'] / 2**20:.1f} MiB, batch 1, {self.sizes['new']} tokens)")]
+        rows = [exact_row(claim, growth, "this CPU", 1.4, 1.6,
+                          f"x{growth:.3f} peak ({m['cached']['peak_bytes'] / 2**20:.1f} vs "
+                          f"{m['uncached']['peak_bytes'] / 2**20:.1f} MiB, batch 1, {self.sizes['new']} tokens)")]
         rows[0].detail["memory"] = m
         for run in (self.kv_ref or {"runs": []})["runs"]:
             rec = run["records"]
@@ -220,31 +140,32 @@ class ClaimRunner:
                 n = max(r["new_tokens"] for r in rec)
                 peak = {r["mode"]: r["peak_memory_bytes"] for r in rec if r["new_tokens"] == n}
                 g = peak["cached"] / peak["uncached"]
-                rows.append(_exact(claim, g, "GPU kv file", 1.4, 1.6,
-                                   f"x{g:.3f} peak (GPT-2 124M, batch {rec[0]['batch_size']}, {n} tokens)"))
+                rows.append(exact_row(claim, g, "GPU kv file", 1.4, 1.6,
+                                      f"x{g:.3f} peak (GPT-2 124M, batch {rec[0]['batch_size']}, {n} tokens)"))
         return rows
 
     def fp16_memory(self) -> list[Claim]:
         r = model_memory(copy.deepcopy(self.model).half()) / model_memory(self.model)
-        return [_exact("FP16 halves weight memory", r, "this CPU", 0.49, 0.51, f"x{r:.3f} bytes of weights")]
+        return [exact_row("FP16 halves weight memory", r, "this CPU", 0.49, 0.51, f"x{r:.3f} bytes of weights")]
 
     def fp16_gpu(self) -> list[Claim]:
         claim = "FP16 1.5-2x faster on a GPU: >= 1.5x ({})"
         if self.gpu:
             m32 = copy.deepcopy(self.model).to("cuda")
             m16 = copy.deepcopy(m32).half()
-            return [_live(claim.format("prefill 4x512"), self._cmp(self._prefill(m32, (4, 512)), self._prefill(m16, (4, 512)),
-                                                                      ("fp32", "fp16"), device="cuda"), "this GPU", 1.5, top=2),
-                    _live(claim.format("decode, batch 1"), self._cmp(self._gen(m32), self._gen(m16), ("fp32", "fp16"),
-                                                                      device="cuda"), "this GPU", 1.5, top=2)]
+            prefill = self._cmp(self._prefill(m32, (4, 512)), self._prefill(m16, (4, 512)), ("fp32", "fp16"),
+                                device="cuda")
+            decode = self._cmp(self._gen(m32), self._gen(m16), ("fp32", "fp16"), device="cuda")
+            return [live_row(claim.format("prefill 4x512"), prefill, "this GPU", 1.5, top=2),
+                    live_row(claim.format("decode, batch 1"), decode, "this GPU", 1.5, top=2)]
         if self.perf_ref is None:
             return []
         p = self.perf_ref["precision"]
         rows = []
         for phase in ("prefill", "decode"):
-            v, iv, how = _file_ratio(p["float32"][phase], p["float16"][phase])
-            rows.append(_reference(claim.format(phase + (" 4x512" if phase == "prefill" else ", batch 1")), v,
-                                   "GPU file", 1.5, None, iv, how, top=2))
+            v, iv, how = file_ratio(p["float32"][phase], p["float16"][phase])
+            rows.append(reference_row(claim.format(phase + (" 4x512" if phase == "prefill" else ", batch 1")), v,
+                                      "GPU file", 1.5, None, iv, how, top=2))
         return rows
 
     def fp32_cpu(self) -> list[Claim]:
@@ -254,8 +175,8 @@ class ClaimRunner:
         for phase, a, b in (("prefill", self._prefill(m16), self._prefill(self.model)),
                             ("decode", self._gen(m16, new=self.sizes["decode"]), self._gen(self.model, new=self.sizes["decode"]))):
             shape = "x".join(map(str, self.sizes["prefill"])) if phase == "prefill" else f"{self.sizes['decode']} tokens"
-            row = _live(f"FP32 faster than FP16 on a CPU ({phase} {shape})", self._cmp(a, b, ("fp16", "fp32")),
-                        "this CPU", 1.0, what="fp16 time / fp32 time")
+            row = live_row(f"FP32 faster than FP16 on a CPU ({phase} {shape})", self._cmp(a, b, ("fp16", "fp32")),
+                           "this CPU", 1.0, what="fp16 time / fp32 time")
             row.detail["native_fp16"] = native
             rows.append(row)
         return rows
@@ -273,9 +194,9 @@ class ClaimRunner:
             rows.append(self._compiled_decode())
         if self.perf_ref is not None and "compile" in self.perf_ref:
             c = self.perf_ref["compile"]
-            v, iv, how = _file_ratio(c["eager"], c["compiled"])
-            rows.append(_reference(f"torch.compile speeds up ({c['dtype']} prefill 4x512)", v, "GPU file", 1.0,
-                                   interval=iv, how=how))
+            v, iv, how = file_ratio(c["eager"], c["compiled"])
+            rows.append(reference_row(f"torch.compile speeds up ({c['dtype']} prefill 4x512)", v, "GPU file", 1.0,
+                                      interval=iv, how=how))
         return rows
 
     def _compiled_decode(self) -> Claim:
@@ -293,7 +214,7 @@ class ClaimRunner:
         compile_s = time.perf_counter() - t0
         c = self._cmp(lambda: generate(self.model, ids, max_new_tokens=n, temperature=0),
                       lambda: static_greedy(fast, ids, n, mode="compile"), ("generate", "compiled"))
-        row = _live(claim, c, "this CPU", 1.0, what="generate time / compiled time")
+        row = live_row(claim, c, "this CPU", 1.0, what="generate time / compiled time")
         row.detail.update(compile_s=compile_s, new_graphs=counters["stats"]["unique_graphs"] - graphs,
                           same_tokens=bool(torch.equal(out, generate(self.model, ids, max_new_tokens=n, temperature=0))))
         return row
@@ -302,7 +223,7 @@ class ClaimRunner:
         claim = f"batching 3-5x throughput: >= 3x (B={BATCH} vs B=1, {{}})"
         pos = min(self.sizes["position"], self.model.config.block_size - 1)
         c = self._cmp(decode_step_fn(self.model, 1, pos), decode_step_fn(self.model, BATCH, pos), ("batch 1", f"batch {BATCH}"))
-        rows = [_live(claim.format("decode steps"), c, "this CPU", 3, scale=BATCH, top=5)]
+        rows = [live_row(claim.format("decode steps"), c, "this CPU", 3, scale=BATCH, top=5)]
         if self.vs_hf is not None:
             run = self.vs_hf["data"]["runs"][0]
             case = {(k["batch_size"], k["new_tokens"]): np.array(k["seconds"]["library"]) for k in run["cases"]}
@@ -311,16 +232,16 @@ class ClaimRunner:
             if t1 is not None and t8 is not None:
                 g = BATCH * np.exp(np.log(t1).mean() - np.log(t8).mean())
                 iv = tuple(BATCH * v for v in ratio_interval(t1, t8))
-                rows.append(_reference(claim.format(f"generate {n} tokens"), g, "GPT-2 CPU file", 3, None, iv,
-                                       f"{len(t1)} runs each, t interval", top=5))
+                rows.append(reference_row(claim.format(f"generate {n} tokens"), g, "GPT-2 CPU file", 3, None, iv,
+                                          f"{len(t1)} runs each, t interval", top=5))
         if self.perf_ref is not None:
             by = {r["batch_size"]: r for r in self.perf_ref["batching"]["float32"]}
             if 1 in by and BATCH in by:
                 t1, t8 = by[1].get("times_s", {}).get("whole"), by[BATCH].get("times_s", {}).get("whole")
                 iv = tuple(BATCH * v for v in ratio_interval(t1, t8)) if t1 and t8 and len(t1) > 1 else None
-                rows.append(_reference(claim.format(f"generate_batch, {by[1]['prompts']} prompts"),
-                                       by[BATCH]["tokens_per_second"] / by[1]["tokens_per_second"], "GPU file", 3,
-                                       interval=iv, how=f"{len(t1)} rounds, t interval" if iv else "", top=5))
+                rows.append(reference_row(claim.format(f"generate_batch, {by[1]['prompts']} prompts"),
+                                          by[BATCH]["tokens_per_second"] / by[1]["tokens_per_second"], "GPU file", 3,
+                                          interval=iv, how=f"{len(t1)} rounds, t interval" if iv else "", top=5))
         return rows
 
     def threads(self) -> list[Claim]:
@@ -334,7 +255,7 @@ class ClaimRunner:
                          ("decode step", decode_step_fn(self.model, 1, min(self.sizes["position"], 8 if self.quick else 64)))):
             with OtherLoad() as load:
                 c = self._cmp(fn, fn, ("1 thread", f"{n} threads"), threads=(1, n))
-            row = _live(f"set threads to the cores: {n} faster than 1 ({what})", c, "this CPU", 1.0)
+            row = live_row(f"set threads to the cores: {n} faster than 1 ({what})", c, "this CPU", 1.0)
             row.detail["other_load"] = load.fraction
             if load.fraction is not None and load.fraction > BUSY:      # the cores were not free to test it
                 row.verdict = INCONCLUSIVE
@@ -346,36 +267,17 @@ class ClaimRunner:
         claim = "CUDA graphs cut launch overhead (decode step, batch 1)"
         if self.gpu:
             r = cuda_graph_step_ms(copy.deepcopy(self.model).to("cuda"), context_len=128)
-            return [_reference(claim, r["eager_ms"] / r["graph_ms"], "this GPU", 1.0,
-                               how="medians of 50 runs each, no interval")]
+            return [reference_row(claim, r["eager_ms"] / r["graph_ms"], "this GPU", 1.0,
+                                  how="medians of 50 runs each, no interval")]
         if self.perf_ref is None or "cuda_graph" not in self.perf_ref:
             return []
         r = next(g for g in self.perf_ref["cuda_graph"] if g["dtype"] == "float32")
-        return [_reference(claim, r["eager_ms"] / r["graph_ms"], "GPU file", 1.0)]
+        return [reference_row(claim, r["eager_ms"] / r["graph_ms"], "GPU file", 1.0)]
 
     def int8_memory(self) -> list[Claim]:
         r = model_memory(quantize_int8(self.model)) / model_memory(self.model)
-        return [_exact("int8 quantization saves memory", r, "this CPU", None, 0.99,
-                       f"x{r:.3f} bytes of weights (embeddings stay fp32)")]
-
-
-def reference_label(info: dict, ref: dict) -> str:
-    """Where a reference file was measured, and that it is older than the code that reads it."""
-    commit = ref.get("library_commit") or info.get("library_commit")
-    date = str(ref.get("date") or info.get("date") or "")[:10]
-    legacy = ref.get("legacy", info.get("legacy"))
-    old = " (an older reference: before the attention-kernel change, not re-measured since)" if legacy else ""
-    return f"{info['device_name']}, torch {info['torch']}, measured {date} at commit {commit}{old}"
-
-
-def _file_ratio(num: dict, den: dict) -> tuple[float, tuple[float, float] | None, str]:
-    """Ratio of two timings from a perf file: Welch's t interval on their runs' times when the file
-    kept them, else ``_latency_ratio`` (the conservative range of enough runs, or no interval)."""
-    a, b = num.get("times_s"), den.get("times_s")
-    if a and b and len(a) > 1 and len(b) > 1:
-        return float(np.exp(np.log(a).mean() - np.log(b).mean())), ratio_interval(a, b), \
-            f"{len(a)} and {len(b)} runs, t interval"
-    return _latency_ratio(num, den)
+        return [exact_row("int8 quantization saves memory", r, "this CPU", None, 0.99,
+                          f"x{r:.3f} bytes of weights (embeddings stay fp32)")]
 
 
 # the table's rows, in order: ClaimRunner methods
@@ -383,23 +285,8 @@ CLAIMS = ("noise", "kv_speed", "kv_memory", "fp16_memory", "fp16_gpu", "fp32_cpu
           "batching", "threads", "cuda_graphs", "int8_memory")
 
 
-def format_table(rows: list[Claim], sources: dict[str, str] | None = None) -> str:
-    """The table as text: claim | measured | verdict | where, then what each "where" means."""
-    w = [max([len(h)] + [len(getattr(r, k)) for r in rows]) for h, k in
-         (("claim", "claim"), ("measured", "measured"), ("verdict", "verdict"))]
-    lines = [f"{'claim':{w[0]}} | {'measured':{w[1]}} | {'verdict':{w[2]}} | where", "-" * (sum(w) + 16)]
-    for r in rows:
-        lines.append(f"{r.claim:{w[0]}} | {r.measured:{w[1]}} | {r.verdict:{w[2]}} | {r.where}")
-    for k, v in (sources or {}).items():
-        if any(r.where == k for r in rows):
-            lines.append(f"  {k}: {v}")
-    return "\n".join(lines)
-
-
 def main(argv: list[str]) -> int:
-    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark claims",
-                                description="The tutorial's performance claims, measured here, with verdicts.")
-    p.add_argument("--out", required=True, help="JSON file to write")
+    p = command.parser("claims", "The tutorial's performance claims, measured here, with verdicts.")
     p.add_argument("--quick", action="store_true", help="two rounds, tiny workloads (a smoke test)")
     p.add_argument("--no-compile", action="store_true", help="leave out torch.compile (it compiles for seconds)")
     args = p.parse_args(argv)
