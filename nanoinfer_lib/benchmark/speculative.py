@@ -225,16 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m nanoinfer_lib.benchmark speculative --out FILE``."""
     p = command.parser("speculative", "Speculative decoding (draft model, prompt lookup) vs plain greedy decoding.")
     p.add_argument("--num-draft-tokens", type=int, nargs="+", default=None, help="values of k (default 1..8)")
-    p.add_argument("--prompts", type=int, default=3, help="held-out prompts per workload")
-    p.add_argument("--new-tokens", type=int, default=32, help="new tokens per prompt")
-    p.add_argument("--rounds", type=int, default=5, help="ABBA rounds per comparison")
-    args = command.parse(p, argv, "k in {1, 4}, 2 prompts of 16 tokens, 2 rounds: a smoke test")
-    ks = args.num_draft_tokens or ([1, GOAL_K] if args.quick else list(range(1, 9)))
+    p.add_argument("--prompts", type=int, default=None, help="held-out prompts per workload (default 3)")
+    p.add_argument("--new-tokens", type=int, default=None, help="new tokens per prompt (default 32)")
+    p.add_argument("--rounds", type=int, default=None, help="ABBA rounds per comparison (default 5)")
+    args = command.parse(p, argv, "defaults of k in {1, 4}, 2 prompts of 16 tokens, 2 rounds: a smoke test")
+    ks = command.default(args, args.num_draft_tokens, [1, GOAL_K], list(range(1, 9)))
     for k in ks:
         validate.integer("--num-draft-tokens", k, 1)
-    n_prompts = validate.integer("--prompts", 2 if args.quick else args.prompts, 1, 100)
-    new_tokens = validate.integer("--new-tokens", 16 if args.quick else args.new_tokens, 1, 256)
-    rounds = validate.integer("--rounds", 2 if args.quick else args.rounds, 2)
+    n_prompts = validate.integer("--prompts", command.default(args, args.prompts, 2, 3), 1, 100)
+    new_tokens = validate.integer("--new-tokens", command.default(args, args.new_tokens, 16, 32), 1, 256)
+    rounds = validate.integer("--rounds", command.default(args, args.rounds, 2, 5), 2)
     from ..checkpoint import load_model
     from ..metrics import load_eval_set
     from ..paths import BUNDLED_CHECKPOINT, DRAFT_CHECKPOINT

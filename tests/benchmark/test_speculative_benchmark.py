@@ -107,6 +107,7 @@ def test_command_writes_a_results_file(tmp_path):
     assert {(r["drafter"], r["k"]) for r in data["runs"]} == {("draft model", 2), ("prompt lookup", 2)}
     assert data["draft"]["n_layer"] < data["model"]["n_layer"] and len(data["claims"]) == 0   # k=4 not run
     assert math.isfinite(data["costs"]["c"]) and data["draft_sha256"] != data["model_sha256"]
+    assert data["new_tokens"] == 8                       # an option given with --quick wins over its small default
 
 
 @pytest.mark.parametrize("argv, err, match", [
