@@ -6,7 +6,8 @@ step hands inductor the unpacking and the matmul together, so it may unpack in r
 Whether it does, and whether a compiled int4 step then beats float32, is measured, not assumed:
 
 - compile time: ``torch.compile`` and the first call (where it compiles), timed once, apart from
-  the timed calls, with the number of graphs it made (a break in the step makes more than one).
+  the timed calls, with torch's compile caches off (what a first compile costs), and the number of
+  graphs it made (a break in the step makes more than one).
 - agreement: the compiled step's logits against the eager int4 step's (largest difference).
 - speed: the compiled step against the eager int4 step and against float32's eager step, each in
   ABBA rounds (``compare``), tokens/s with intervals, each ratio with its interval and verdict.
@@ -19,6 +20,8 @@ one compiles one format, with what compiling needs: a fallback when it cannot, a
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import re
 import time
 
@@ -32,16 +35,30 @@ from .timing import compare
 COMPILED = "int4 g32"          # the format compiled: the int4 layout of the speed table
 
 
-def compile_step(model, position: int):
-    """``torch.compile(model)``'s decode step at ``position`` (a ``forward_fn``), called once to
-    compile it. Returns (step, seconds to compile and run that first call, graphs made)."""
+def compile_step(model, position: int, first_compile: bool = True):
+    """The decode step at ``position`` (a ``forward_fn``) of a copy of ``model`` compiled in place
+    with ``torch.compile`` after its cache was prefilled eagerly, so only the step is compiled;
+    called once here to compile it, with torch's compile caches off when ``first_compile`` (the time
+    of a first compile, not of a cache hit). Returns (step, seconds to compile and run that first
+    call, graphs made)."""
     from torch._dynamo.utils import counters
     if not hasattr(torch, "compile"):
         raise RuntimeError(f"torch.compile is not in torch {torch.__version__}")
+    compiled = copy.deepcopy(model)
+    step = forward_fn(compiled, 1, position)                    # the prefill runs eagerly
     graphs, t0 = counters["stats"]["unique_graphs"], time.perf_counter()
-    step = forward_fn(torch.compile(model), 1, position)
-    step()                                                      # compiles here, untimed by compare
+    compiled.compile()                                          # nn.Module.compile: torch.compile in place
+    with _caches_off() if first_compile else contextlib.nullcontext():
+        step()                                                  # compiles here, untimed by compare
     return step, time.perf_counter() - t0, counters["stats"]["unique_graphs"] - graphs
+
+
+def _caches_off():
+    """torch's compile caches (on disk and in memory) off, where this torch can turn them off."""
+    config = getattr(torch.compiler, "config", None)
+    if config is None or not hasattr(config, "force_disable_caches"):
+        return contextlib.nullcontext()
+    return config.patch(force_disable_caches=True)
 
 
 def reason(error: BaseException) -> str:
@@ -57,14 +74,15 @@ def not_measured(label: str, why: str) -> dict:
 
 
 def compiled_speed(model, label: str, roofs: dict, position: int, rounds: int, min_sample_s: float,
-                   log=print) -> dict:
+                   log=print, first_compile: bool = True) -> dict:
     """The compiled COMPILED step of ``model`` against its eager step and float32's eager step (see
-    the module's docstring); where compiling fails, ``not_measured`` with the reason."""
+    the module's docstring); where compiling fails, ``not_measured`` with the reason.
+    ``first_compile=False`` lets torch reuse its compile caches (quicker; for tests)."""
     q4 = weight_format(model, COMPILED)
     row = {"model": label, "format": f"{COMPILED} compiled"}
     eager = forward_fn(q4, 1, position)
     try:
-        step, compile_s, graphs = compile_step(q4, position)
+        step, compile_s, graphs = compile_step(q4, position, first_compile)
         diff = (step() - eager()).abs().max().item()
         vs_eager = compare(eager, step, names=(COMPILED, row["format"]), rounds=rounds, min_sample_s=min_sample_s)
         vs_fp32 = compare(forward_fn(model, 1, position), step, names=("fp32", row["format"]), rounds=rounds,
@@ -75,7 +93,7 @@ def compiled_speed(model, label: str, roofs: dict, position: int, rounds: int, m
         return row
     flops = decode_flops_per_step(model, 1, position)["total"]
     row.update(_speed_row(label, row["format"], q4, vs_fp32.median_b, vs_fp32.spread("b"), flops, roofs, position))
-    row.update(compile_s=compile_s, graphs=graphs, max_abs_diff_vs_eager=diff,
+    row.update(compile_s=compile_s, first_compile=first_compile, graphs=graphs, max_abs_diff_vs_eager=diff,
                speedup=vs_fp32.ratio, interval=list(vs_fp32.interval), noise=list(vs_fp32.noise),
                verdict=vs_fp32.verdict(1.0), times_fp32_s=vs_fp32.a, times_s=vs_fp32.b,
                vs_eager={"speedup": vs_eager.ratio, "interval": list(vs_eager.interval), "noise": list(vs_eager.noise),
