@@ -122,8 +122,8 @@ def _place_labels(ax, names, xs, ys, intervals, fontsize: float = 8.5, gap: floa
     """Name each point (xs[i], ys[i]) beside it, in its colour C{i}, so that no two names overlap. In the points' order,
     each name takes the first free place among: right of its point, left of it, then one line
     higher or lower at a time, on either side. A place is free when it overlaps no name placed
-    before; among free places the first that also keeps off the other points' error bars and inside
-    the axes wins. Right and above/below of n points give 2n + 1 rows on one side, and a placed name
+    before; among free places the first that also keeps off the other points' error bars, the line
+    at zero and inside the axes wins. Right and above/below of n points give 2n + 1 rows on one side, and a placed name
     (one line high, rows a line and a gap apart) blocks at most two of them: a free place always exists."""
     ax.autoscale_view()                                                      # the limits the points are drawn in
     to_px = ax.figure.dpi / 72                                               # points -> pixels
@@ -131,6 +131,8 @@ def _place_labels(ax, names, xs, ys, intervals, fontsize: float = 8.5, gap: floa
     bars = [Bbox([[a[0] - 4 * to_px, min(a[1], b[1]) - 4 * to_px], [a[0] + 4 * to_px, max(a[1], b[1]) + 4 * to_px]])
             for a, b in bars]                                                # each error bar with its caps and marker
     frame, placed = ax.get_window_extent(), []
+    zero = ax.transData.transform((xs[0], 0.0))[1]                           # the "no change" line
+    bars.append(Bbox([[frame.x0, zero - 2 * to_px], [frame.x1, zero + 2 * to_px]]))
     for i, (name, x, y) in enumerate(zip(names, xs, ys)):
         text = ax.annotate(name, (x, y), xytext=(gap, 0), textcoords="offset points", ha="left", va="center",
                            fontsize=fontsize, color=f"C{i}")                    # the colour of its point
