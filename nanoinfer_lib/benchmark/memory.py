@@ -1,7 +1,7 @@
 """Chapter 08's measurements: what each weight and KV-cache format costs in quality, saves in bytes
 and gains (or loses) in speed, and the tutorial's four answers to "out of memory?" (显存不足怎么办).
 
-    python -m nanoinfer_lib.benchmark memory --out memory.json [--quick]
+    python -m nanoinfer_lib.benchmark memory --out memory.json [--quick] [--no-compile]
 
 - quality: perplexity and bits per byte of the held-out excerpts (prompt + reference) for each
   format, as a paired difference against float32 (nats per token) with a bootstrap interval over
@@ -12,13 +12,17 @@ and gains (or loses) in speed, and the tutorial's four answers to "out of memory
   KV cache's tensors beside ``kv_cache_bytes`` (both must be equal, exactly).
 - speed: one decode step per format against float32 in ABBA rounds (``compare``), tokens/s with
   intervals, the bytes a step reads, placed on the roof of the memory those bytes come from.
+- compiled: the int4 g32 step compiled with ``torch.compile`` against the eager int4 step and
+  float32's, its compile time apart (``memory_compile``; the reason instead where it cannot compile).
 - the FAQ: ``memory.faq_memory``'s rows, each with a verdict on "it lowers the memory of the run".
 
 (Over 300 lines: the four tables of one results file stay together, so a reader finds every format's
-quality, bytes and speed measured the same way in one place.)
+quality, bytes and speed measured the same way in one place; compiling one format, with its fallback
+and compile time, lives in ``memory_compile``.)
 """
 from __future__ import annotations
 
+import argparse
 import copy
 import math
 import time
@@ -259,7 +263,8 @@ def claims(data: dict) -> list[dict]:
              "interval": r["interval"], "verdict": r["verdict"]} for r in data.get("speed", []) if "verdict" in r]
     out += [{"claim": r["claim"], "value": r["ratio"], "interval": [r["ratio"], r["ratio"]], "verdict": r["verdict"]}
             for r in data.get("faq", {}).get("rows", [])[1:]]
-    return out
+    from .memory_compile import compiled_claims               # it imports this module
+    return out + compiled_claims(data.get("int4_compiled", []))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,19 +277,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--new-tokens", type=int, default=16, help="greedy tokens per prompt")
     p.add_argument("--rounds", type=int, default=4, help="ABBA rounds per speed comparison")
     p.add_argument("--quick", action="store_true", help="4 excerpts, 2 prompts, 2 rounds, a small GPT-2-like "
-                   "shape and quick roofs: a smoke test, not a measurement")
+                   "shape and quick roofs, no torch.compile: a smoke test, not a measurement")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="measure the int4 g32 step compiled with torch.compile (default: yes, but not with --quick)")
     args = p.parse_args(argv)
     validate.output_file("--out", args.out)
     excerpts = validate.integer("--excerpts", 4 if args.quick else args.excerpts, 2, 100)
     prompts = validate.integer("--prompts", 2 if args.quick else args.prompts, 1, 100)
     new_tokens = validate.integer("--new-tokens", 4 if args.quick else args.new_tokens, 1, 256)
     rounds = validate.integer("--rounds", 2 if args.quick else args.rounds, 2, 50)
-    return run(args.out, excerpts, prompts, new_tokens, rounds, args.quick, argv)
+    compiled = not args.quick if args.compile is None else args.compile
+    return run(args.out, excerpts, prompts, new_tokens, rounds, args.quick, argv, compiled)
 
 
-def run(out_path, excerpts: int, prompts: int, new_tokens: int, rounds: int, quick: bool, argv) -> int:
+def run(out_path, excerpts: int, prompts: int, new_tokens: int, rounds: int, quick: bool, argv,
+        compiled: bool = True) -> int:
     from ..checkpoint import load_model
     from ..metrics import load_eval_set
+    from .memory_compile import compiled_speed, not_measured
     from .results import checkpoint_sha256, command_line, make_results, write_results
     model, tokenizer = load_model()
     eval_set = load_eval_set()[:excerpts]
@@ -316,6 +326,9 @@ def run(out_path, excerpts: int, prompts: int, new_tokens: int, rounds: int, qui
     data["int4_eager_slower_because"] = int4_reasons(data["speed"])
     for line in data["int4_eager_slower_because"]:
         print(line)
+    data["int4_compiled"] = [compiled_speed(m, label, data["roofs"], 64, rounds, min_s) if compiled
+                             else not_measured(label, "skipped (--quick or --no-compile)")
+                             for m, label in ((model, "bundled"), (big, "gpt2 shape"))]
     del big
     save()
     data["faq"] = faq(model, tokenizer, eval_set, 8 if quick else 32, 8)

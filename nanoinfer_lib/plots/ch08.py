@@ -8,6 +8,7 @@ from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.transforms import Bbox
 
 from ._axes import log_axis
 from .ch04 import _number
@@ -83,7 +84,8 @@ def plot_quality_vs_bytes(points: Mapping[str, Mapping], x_label: str = "weight 
                           title: str = "What each format costs in quality for the bytes it saves", device: str = "cpu"):
     """One point per format: its quality change against the reference (``delta``, with its
     ``interval`` as error bars) against its ``bytes`` (per token or of the weights: ``x_label`` says),
-    a line at zero (no change), and the ``verdict`` beside each point.
+    a line at zero (no change), each format's name beside its point (placed so that no two names
+    overlap, however close the points) and its ``verdict`` in the legend.
     points: format -> {"bytes", "delta", "interval": (low, high), "verdict": str}."""
     if not points:
         raise ValueError("points must map at least one format to {bytes, delta, interval, verdict}")
@@ -101,18 +103,66 @@ def plot_quality_vs_bytes(points: Mapping[str, Mapping], x_label: str = "weight 
         lo, hi = p["interval"]
         ax.errorbar([p["bytes"] / size], [p["delta"]], yerr=[[p["delta"] - lo], [hi - p["delta"]]], fmt="o",
                     capsize=4, color=f"C{i}", label=f"{name}: {p['verdict']}")
-        ax.annotate(f" {name}", (p["bytes"] / size, p["delta"]), fontsize=8.5, xytext=(5, 4), textcoords="offset points")
     xs = [p["bytes"] / size for p in points.values()]
     if max(xs) / min(xs) > 1.5:
         log_axis(ax, "x", base=2)
         ax.set_xlim(min(xs) / 1.4, max(xs) * 1.4)
     ax.set_xlabel(f"{x_label} ({unit})")
     ax.set_ylabel(y_label)
-    ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     ax.set_title(f"{title} ({device}; error bars: {interval_kind})", fontsize=10.5)
     fig.tight_layout()
+    _place_labels(ax, list(points), xs, [p["delta"] for p in points.values()],
+                  [tuple(p["interval"]) for p in points.values()])
+    ax.legend(fontsize=8, loc="best")                    # "best" keeps clear of the labels too
     return fig
+
+
+def _place_labels(ax, names, xs, ys, intervals, fontsize: float = 8.5, gap: float = 6.0) -> None:
+    """Name each point (xs[i], ys[i]) beside it, in its colour C{i}, so that no two names overlap. In the points' order,
+    each name takes the first free place among: right of its point, left of it, then one line
+    higher or lower at a time, on either side. A place is free when it overlaps no name placed
+    before; among free places the first that also keeps off the other points' error bars, the line
+    at zero and inside the axes wins. Right and above/below of n points give 2n + 1 rows on one side, and a placed name
+    (one line high, rows a line and a gap apart) blocks at most two of them: a free place always exists."""
+    ax.autoscale_view()                                                      # the limits the points are drawn in
+    to_px = ax.figure.dpi / 72                                               # points -> pixels
+    bars = [ax.transData.transform([(x, lo), (x, hi)]) for x, (lo, hi) in zip(xs, intervals)]
+    bars = [Bbox([[a[0] - 4 * to_px, min(a[1], b[1]) - 4 * to_px], [a[0] + 4 * to_px, max(a[1], b[1]) + 4 * to_px]])
+            for a, b in bars]                                                # each error bar with its caps and marker
+    frame, placed = ax.get_window_extent(), []
+    zero = ax.transData.transform((xs[0], 0.0))[1]                           # the "no change" line
+    bars.append(Bbox([[frame.x0, zero - 2 * to_px], [frame.x1, zero + 2 * to_px]]))
+    for i, (name, x, y) in enumerate(zip(names, xs, ys)):
+        text = ax.annotate(name, (x, y), xytext=(gap, 0), textcoords="offset points", ha="left", va="center",
+                           fontsize=fontsize, color=f"C{i}")                    # the colour of its point
+        line = text.get_window_extent().height / to_px + 2                  # one row, in points
+        rows = [0] + [k * s for k in range(1, 2 * len(names) + 2) for s in (1, -1)]
+        places = [(side * gap, row * line, "left" if side > 0 else "right") for row in rows for side in (1, -1)]
+        free = []
+        for dx, dy, ha in places:
+            box = _move(text, dx, dy, ha)
+            if any(_overlap(box, other) for other in placed):
+                continue
+            clear = not any(_overlap(box, b) for j, b in enumerate(bars) if j != i)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            free.append((not (clear and inside), not inside, dx, dy, ha))
+            if clear and inside:
+                break
+        _, _, dx, dy, ha = min(free, key=lambda f: f[:2])                     # the first of the best kind
+        placed.append(_move(text, dx, dy, ha))
+
+
+def _move(text, dx: float, dy: float, ha: str):
+    """Put an annotation's text (dx, dy) points from its point, aligned ``ha``; its display box."""
+    text.xyann = (dx, dy)
+    text.set_ha(ha)
+    return text.get_window_extent()
+
+
+def _overlap(a, b) -> bool:
+    """Whether two display boxes share any area (touching edges do not count)."""
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
 
 
 def plot_bytes_by_format(formats: Mapping[str, float | Mapping[str, float]],

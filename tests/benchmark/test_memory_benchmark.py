@@ -132,3 +132,81 @@ def test_command_needs_out_and_a_file_name(tmp_path):
         bm.main([])
     with pytest.raises((ValueError, IsADirectoryError), match="--out"):
         bm.main(["--out", str(tmp_path)])
+
+
+def _cannot_compile(model, *args, **kwargs):
+    raise RuntimeError("InductorError: C++ compile error: cc not found in /usr/local/bin/cc\nmore lines")
+
+
+class _FailsWhenCalled:                                # inductor compiles at the first call, and fails there
+    def __init__(self, model, *args, **kwargs):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def __call__(self, *args, **kwargs):
+        raise OSError("no C++ compiler")
+
+
+@pytest.mark.parametrize("how", ["raises", "fails at the first call", "missing"])
+def test_compiled_speed_records_why_when_torch_compile_fails(tiny64, monkeypatch, how):
+    from nanoinfer_lib.benchmark import memory_compile as mc
+    if how == "missing":
+        monkeypatch.delattr(torch, "compile")
+    else:
+        monkeypatch.setattr(torch, "compile", _cannot_compile if how == "raises" else _FailsWhenCalled)
+    lines = []
+    row = mc.compiled_speed(tiny64, "tiny", {}, 16, 2, 0.001, log=lines.append)
+    assert set(row) == {"model", "format", "not_measured"} and row["format"] == "int4 g32 compiled"
+    expected = {"raises": "RuntimeError: InductorError", "fails at the first call": "OSError: no C++ compiler",
+                "missing": "RuntimeError: torch.compile is not in torch"}[how]
+    assert row["not_measured"].startswith(f"torch.compile failed: {expected}")
+    assert "/usr" not in row["not_measured"] and "more lines" not in row["not_measured"]   # one line, no local path
+    assert lines == [f"tiny: int4 g32 compiled not measured: {row['not_measured']}"] == mc.compiled_lines([row])
+    assert mc.compiled_claims([row]) == []
+
+
+def test_quick_run_with_torch_compile_failing_writes_the_reason(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "compile", _cannot_compile)
+    out = tmp_path / "memory.json"
+    assert bm.main(["--quick", "--compile", "--out", str(out)]) == 0        # no crash: the run goes on
+    d = json.loads(out.read_text())["data"]
+    assert [r["model"] for r in d["int4_compiled"]] == ["bundled", "gpt2 shape"]
+    assert all(r["not_measured"].startswith("torch.compile failed: RuntimeError") for r in d["int4_compiled"])
+    assert d["faq"]["rows"] and not any("compiled" in c["claim"] for c in d["claims"])   # later parts still ran
+
+
+@pytest.mark.parametrize("argv, compiled", [([], True), (["--quick"], False), (["--quick", "--compile"], True),
+                                            (["--no-compile"], False)])
+def test_command_compiles_unless_quick_or_told_not_to(tmp_path, monkeypatch, argv, compiled):
+    runs = []
+    monkeypatch.setattr(bm, "run", lambda *args: runs.append(args) or 0)
+    assert bm.main(["--out", str(tmp_path / "x.json"), *argv]) == 0
+    assert runs[0][-1] is compiled
+
+
+def test_compiled_int4_step_agrees_with_eager_and_is_timed_against_both():
+    """A real torch.compile (a one-block model; torch's caches allowed): the compiled step's logits equal the
+    eager int4 step's, the compile time is apart from the timed samples, and both comparisons carry
+    an interval around their ratio and a verdict that become two claims."""
+    from nanoinfer_lib.benchmark import memory_compile as mc
+    from nanoinfer_lib.benchmark.roofline import roofline_roofs
+    tiny = GPT(tiny_config(n_layer=1, block_size=32)).eval()             # one block: the least to compile
+    row = mc.compiled_speed(tiny, "tiny", roofline_roofs("cpu", quick=True), 16, 2, 0.001, log=lambda _: None,
+                            first_compile=False)
+    assert "not_measured" not in row, row.get("not_measured")
+    assert row["max_abs_diff_vs_eager"] < 1e-4 and row["graphs"] >= 1
+    assert row["compile_s"] > 10 * max(row["times_s"])               # the first call compiled; samples did not
+    e = row["vs_eager"]
+    assert len(e["times_eager_s"]) == len(e["times_s"]) == len(row["times_s"]) == len(row["times_fp32_s"]) == 4
+    for ratio, (lo, hi), verdict in ((e["speedup"], e["interval"], e["verdict"]),
+                                     (row["speedup"], row["interval"], row["verdict"])):
+        assert lo <= ratio <= hi and verdict in VERDICTS
+    lo, hi = row["tokens_per_s_interval"]
+    assert lo <= row["tokens_per_s"] <= hi and row["bytes_per_step"] == bm.step_bytes(bm.weight_format(tiny, "int4 g32"), 16)
+    claims = mc.compiled_claims([row])
+    assert [c["claim"] for c in claims] == ["int4 g32 compiled decodes faster than eager int4 g32 (tiny)",
+                                            "int4 g32 compiled decodes faster than fp32 (tiny)"]
+    assert claims[1]["value"] == row["speedup"] and claims[0]["verdict"] == e["verdict"]
+    assert mc.compiled_lines([row])[0].startswith("tiny: compiling the int4 g32 step took ")

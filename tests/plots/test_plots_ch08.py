@@ -1,7 +1,7 @@
 """plots.ch08: the memory timeline stacks weights, KV cache and temporaries with the process on its
-own axis, the quality-vs-bytes plot draws intervals, a zero line and verdicts, the bytes-by-format
-bars split formats into parts; each has a title, labelled axes and a legend, and bad input is a
-clear error."""
+own axis, the quality-vs-bytes plot draws intervals, a zero line, verdicts and names that never
+overlap (measured with the renderer's text boxes), the bytes-by-format bars split formats into
+parts; each has a title, labelled axes and a legend, and bad input is a clear error."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -97,3 +97,35 @@ def test_bytes_by_format_stacks_parts_and_labels_ratios():
 def test_bytes_by_format_rejects_bad_input(formats, match):
     with pytest.raises(ValueError, match=match):
         plots.plot_bytes_by_format(formats)
+
+
+def _overlap(a, b):
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+NEAR = {"float32": {"bytes": 4 * 2**20, "delta": 0.0, "interval": (0.0, 0.0), "verdict": "reference"},
+        "int4 g64 weights": {"bytes": 0.59 * 2**20, "delta": 1.40, "interval": (0.82, 1.91), "verdict": "inconclusive"},
+        "int4 g32 weights": {"bytes": 0.60 * 2**20, "delta": 1.41, "interval": (0.86, 1.97), "verdict": "inconclusive"}}
+PILE = {f"format {i}": {"bytes": 2**20, "delta": 1.0, "interval": (0.5, 1.5), "verdict": "inconclusive"} for i in range(6)}
+
+
+@pytest.mark.parametrize("points", [NEAR, PILE, {**NEAR, **PILE}], ids=["two near", "six on one spot", "both"])
+def test_quality_vs_bytes_labels_never_overlap(points):
+    """Points at (nearly) the same place: the renderer's boxes of their names share no area, and
+    each name stays beside its own point (within a few lines of it)."""
+    fig = plots.plot_quality_vs_bytes(points)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    boxes = {t.get_text().strip(): t.get_window_extent() for t in ax.texts}
+    assert sorted(boxes) == sorted(points)
+    names = list(boxes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not _overlap(boxes[a], boxes[b]), f"the labels {a!r} and {b!r} overlap"
+    line = max(b.height for b in boxes.values())
+    for name, p in points.items():
+        x, y = ax.transData.transform((p["bytes"] / 2**20, p["delta"]))
+        box = boxes[name]
+        assert box.y0 - (2 * len(points) + 2) * line <= y <= box.y1 + (2 * len(points) + 2) * line
+        assert min(abs(box.x0 - x), abs(box.x1 - x)) < 20 * fig.dpi / 72      # starts or ends beside its point
+    plt.close(fig)
