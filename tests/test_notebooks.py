@@ -110,7 +110,8 @@ USES = {
     "08_memory": ("memory_timeline(", "plot_memory_timeline(", "freeing_memory(", "cuda_memory(", "quantize(",
                   "Int8Linear", "Int4Linear", "weight_bytes(", "quantized_weight_bytes(", "kv_bits=", "kv_cache_bytes(",
                   "bootstrap_interval(", "verdict(", "plot_quality_vs_bytes(", "plot_bytes_by_format(", "compare(",
-                  "faq_memory(", "checkpointing_memory(", "check_int4_weight_bytes(", "check_overhead_group_size("),
+                  "faq_memory(", "checkpointing_memory(", "check_int4_weight_bytes(", "check_overhead_group_size(",
+                  "memory_cpu.json"),
 }
 
 
