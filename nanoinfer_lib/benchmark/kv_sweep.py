@@ -19,7 +19,7 @@ from ..generation import generate
 from ..kv_cache import KVCache, kv_cache_bytes
 from ..model import GPT, GPT2_SMALL
 from .hardware import device_info, model_memory, peak_memory
-from .results import KV_SWEEP_GPU_FILE, command_line, make_results, read_results, write_results
+from .results import KV_SWEEP_GPU_FILE, command_line, make_results, read_benchmark, read_results, write_results
 from .speed import random_prompt, repeated_pass
 from .stats import paired_ratio_interval
 from .timing import synchronize, time_fn
@@ -227,14 +227,8 @@ def growth_exponent(records: list[dict], mode: str, min_tokens: int = 64) -> flo
 
 def load_kv_sweep(path=KV_SWEEP_GPU_FILE) -> dict | None:
     """A kv-sweep results file as ``{"meta": hardware and provenance, "runs": [...]}`` (None if absent)."""
-    res = read_results(path)
-    if res is None:
-        return None
-    if res["benchmark"] != "kv-sweep":
-        raise ValueError(f"{path} holds {res['benchmark']!r} results, not kv-sweep")
-    meta = dict(res["hardware"], command=res["command"], date=res["date"], library_commit=res["library_commit"],
-                legacy=res.get("legacy", False))
-    return {"meta": meta, "runs": res["data"]["runs"]}
+    res = read_benchmark(path, "kv-sweep")
+    return None if res is None else {"meta": res["meta"], "runs": res["data"]["runs"]}
 
 
 def _build_model(name: str, device, dtype: torch.dtype):

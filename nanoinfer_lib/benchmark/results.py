@@ -77,3 +77,16 @@ def read_results(path: str | Path) -> dict | None:
     if not (isinstance(raw, dict) and raw.get("schema") == SCHEMA):
         raise ValueError(f"{path.name} is not a NanoInfer results file (no 'schema': {SCHEMA!r})")
     return raw
+
+
+def read_benchmark(path: str | Path, benchmark: str) -> dict | None:
+    """``benchmark``'s results file as ``{"meta": hardware and provenance, "data": ...}``, None if absent;
+    a ValueError if it holds another benchmark's results."""
+    res = read_results(path)
+    if res is None:
+        return None
+    if res["benchmark"] != benchmark:
+        raise ValueError(f"{path} holds {res['benchmark']!r} results, not {benchmark}")
+    meta = dict(res["hardware"], command=res["command"], date=res["date"], library_commit=res["library_commit"],
+                legacy=res.get("legacy", False))
+    return {"meta": meta, "data": res["data"]}

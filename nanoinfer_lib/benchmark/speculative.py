@@ -32,7 +32,7 @@ from ..generation import generate
 from ..paths import RESULTS
 from ..speculative import PromptLookup, speculative_generate
 from . import command
-from .results import checkpoint_sha256, read_results
+from .results import checkpoint_sha256, read_benchmark
 from .speed import repeated_pass
 from .timing import FAILS, HOLDS, INCONCLUSIVE, compare, verdict
 
@@ -212,13 +212,8 @@ def run(model, draft, prompts: dict[str, list[torch.Tensor]], ks=range(1, 9), ne
 
 def load_speculative(path=SPECULATIVE_CPU_FILE) -> dict | None:
     """A results file of this benchmark (None if absent): ``{"meta": hardware and provenance, **data}``."""
-    res = read_results(path)
-    if res is None:
-        return None
-    if res["benchmark"] != "speculative":
-        raise ValueError(f"{path} holds {res['benchmark']!r} results, not speculative")
-    meta = dict(res["hardware"], command=res["command"], date=res["date"], library_commit=res["library_commit"])
-    return {"meta": meta, **res["data"]}
+    res = read_benchmark(path, "speculative")
+    return None if res is None else {"meta": res["meta"], **res["data"]}
 
 
 def main(argv: list[str] | None = None) -> int:

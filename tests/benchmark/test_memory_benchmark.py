@@ -15,7 +15,7 @@ from nanoinfer_lib.generation import generate
 from nanoinfer_lib.metrics import token_nll
 from nanoinfer_lib.quantize import Int4Linear, Int8Linear
 
-from _helpers import tiny_config
+from _helpers import command_needs_out_and_a_file_name, command_rejects, tiny_config
 
 VERDICTS = {HOLDS, FAILS, INCONCLUSIVE}
 
@@ -123,15 +123,11 @@ def test_quick_run_writes_every_part(tmp_path):
     (["--rounds", "1"], ValueError, "--rounds"),
 ])
 def test_command_bad_arguments(tmp_path, argv, err, match):
-    with pytest.raises(err, match=match):
-        bm.main(["--out", str(tmp_path / "x.json"), *argv])
+    command_rejects(bm.main, tmp_path, argv, err, match)
 
 
 def test_command_needs_out_and_a_file_name(tmp_path):
-    with pytest.raises(SystemExit):
-        bm.main([])
-    with pytest.raises((ValueError, IsADirectoryError), match="--out"):
-        bm.main(["--out", str(tmp_path)])
+    command_needs_out_and_a_file_name(bm.main, tmp_path)
 
 
 def _cannot_compile(model, *args, **kwargs):
