@@ -54,13 +54,16 @@ def plot_bar_panels(panels: Mapping[str, Mapping[str, float]], title: str, devic
         ivs = (intervals or {}).get(label)
         err = error_bars(values, [ivs.get(n, (v, v)) for n, v in zip(names, values)]) if ivs else None
         ax.bar(names, values, yerr=err, capsize=4, color=[f"C{i}" for i in range(len(names))])
-        top = max(v + (err[1][i] if err is not None else 0) for i, v in enumerate(values))
-        for x, v in enumerate(values):
-            ax.text(x, v / 2, _number(v), ha="center", va="center", fontsize=8.5, color="white", fontweight="bold")
+        ends = [v + (err[1][i] if err is not None else 0) for i, v in enumerate(values)]   # bar or error bar top
+        top = max(ends + ([baseline] if baseline is not None else []))
         if baseline is not None:
             ax.axhline(baseline, color="black", ls="--", lw=1)
-            top = max(top, baseline)
-        ax.set_ylim(0, top * 1.1)
+        ax.set_ylim(0, top * 1.15)
+        for x, (v, end) in enumerate(zip(values, ends)):
+            if v >= 0.12 * top:         # inside a bar tall enough to hold its value
+                ax.text(x, v / 2, _number(v), ha="center", va="center", fontsize=8.5, color="white", fontweight="bold")
+            else:                       # above a short bar and its error bar
+                ax.text(x, end + 0.01 * top, _number(v), ha="center", va="bottom", fontsize=8.5, fontweight="bold")
         ax.set_ylabel(label)
         ax.set_title(label + (" (95% interval)" if err is not None else ""), fontsize=9)
         ax.tick_params(axis="x", labelsize=8.5, rotation=15)

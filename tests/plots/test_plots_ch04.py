@@ -26,6 +26,9 @@ def test_bar_panels_with_error_bars_and_no_legend():
     assert all(ax.get_legend() is None for ax in fig.axes)
     fig2 = plots.plot_bar_panels({"tokens/s": {"bf16": 13613.0, "fp32": 0.031}}, title="t", baseline=1.0)
     assert [t.get_text() for t in fig2.axes[0].texts] == ["13,613", "0.031"]            # no e-notation
+    tall, short = fig2.axes[0].texts
+    assert tall.get_color() == "white" and tall.get_position()[1] < 13613.0     # inside its bar
+    assert short.get_color() != "white" and short.get_position()[1] > 0.031     # above its bar, readable
     assert any(line.get_linestyle() == "--" for line in fig2.axes[0].lines)             # the baseline
     plt.close(fig2)
     assert speed.containers and "95%" in speed.get_title() and "95%" not in size.get_title()
