@@ -31,11 +31,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import cli, validate
+from .. import validate
 from ..kv_cache import KVCache, kv_cache_bytes
 from ..memory import cache_bytes, checkpointing_memory, faq_memory, model_bytes
 from ..model import GPT, GPT2_SMALL
 from ..quantize import Int4Linear, quantize, quantized_weight_bytes
+from . import command
 from .roofline import place_on_roofline, roofline_roofs
 from .speculative import forward_fn
 from .speed import decode_flops_per_step, random_prompt
@@ -188,8 +189,8 @@ def speed(model, label: str, roofs: dict, position: int, rounds: int, min_sample
         step = forward_fn(m, 1, position)
         cmp = compare(base, step, names=("fp32", name), rounds=rounds, min_sample_s=min_sample_s)
         if not rows:
-            rows.append(_speed_row(label, "fp32", model, cmp.median_a, cmp.spread("a"), flops, roofs, position))
-        row = _speed_row(label, name, m, cmp.median_b, cmp.spread("b"), flops, roofs, position)
+            rows.append(speed_row(label, "fp32", model, cmp.median_a, cmp.spread("a"), flops, roofs, position))
+        row = speed_row(label, name, m, cmp.median_b, cmp.spread("b"), flops, roofs, position)
         row.update(speedup=cmp.ratio, interval=list(cmp.interval), noise=list(cmp.noise),
                    verdict=cmp.verdict(1.0), times_fp32_s=cmp.a, times_s=cmp.b)
         int4 = [mod for mod in m.modules() if isinstance(mod, Int4Linear)]
@@ -213,7 +214,7 @@ def _unpack_each(modules) -> None:
         mod.dequantized()
 
 
-def _speed_row(label, name, model, seconds, spread, flops, roofs, position) -> dict:
+def speed_row(label, name, model, seconds, spread, flops, roofs, position) -> dict:
     nbytes = step_bytes(model, position)
     place = place_on_roofline(flops, nbytes, seconds, roofs)
     roof = roofs["cache_GBps"] if place["memory"] == "cache" else roofs["dram_GBps"]
@@ -269,23 +270,19 @@ def claims(data: dict) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m nanoinfer_lib.benchmark memory --out FILE``."""
-    p = cli.ArgumentParser(prog="python -m nanoinfer_lib.benchmark memory",
-                           description="Weight and KV-cache formats: quality, bytes, speed; the FAQ's answers.")
-    p.add_argument("--out", required=True, help="JSON file to write (rewritten after each part)")
-    p.add_argument("--excerpts", type=int, default=100, help="held-out excerpts for perplexity (1..100)")
-    p.add_argument("--prompts", type=int, default=40, help="held-out prompts for greedy agreement")
-    p.add_argument("--new-tokens", type=int, default=16, help="greedy tokens per prompt")
-    p.add_argument("--rounds", type=int, default=4, help="ABBA rounds per speed comparison")
-    p.add_argument("--quick", action="store_true", help="4 excerpts, 2 prompts, 2 rounds, a small GPT-2-like "
-                   "shape and quick roofs, no torch.compile: a smoke test, not a measurement")
+    p = command.parser("memory", "Weight and KV-cache formats: quality, bytes, speed; the FAQ's answers.")
+    p.add_argument("--excerpts", type=int, default=None, help="held-out excerpts for perplexity (2..100; default 100)")
+    p.add_argument("--prompts", type=int, default=None, help="held-out prompts for greedy agreement (default 40)")
+    p.add_argument("--new-tokens", type=int, default=None, help="greedy tokens per prompt (default 16)")
+    p.add_argument("--rounds", type=int, default=None, help="ABBA rounds per speed comparison (default 4)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="measure the int4 g32 step compiled with torch.compile (default: yes, but not with --quick)")
-    args = p.parse_args(argv)
-    validate.output_file("--out", args.out)
-    excerpts = validate.integer("--excerpts", 4 if args.quick else args.excerpts, 2, 100)
-    prompts = validate.integer("--prompts", 2 if args.quick else args.prompts, 1, 100)
-    new_tokens = validate.integer("--new-tokens", 4 if args.quick else args.new_tokens, 1, 256)
-    rounds = validate.integer("--rounds", 2 if args.quick else args.rounds, 2, 50)
+    args = command.parse(p, argv, "defaults of 4 excerpts, 2 prompts, 2 rounds, a small GPT-2-like shape and "
+                                  "quick roofs, no torch.compile: a smoke test, not a measurement")
+    excerpts = validate.integer("--excerpts", command.default(args, args.excerpts, 4, 100), 2, 100)
+    prompts = validate.integer("--prompts", command.default(args, args.prompts, 2, 40), 1, 100)
+    new_tokens = validate.integer("--new-tokens", command.default(args, args.new_tokens, 4, 16), 1, 256)
+    rounds = validate.integer("--rounds", command.default(args, args.rounds, 2, 4), 2, 50)
     compiled = not args.quick if args.compile is None else args.compile
     return run(args.out, excerpts, prompts, new_tokens, rounds, args.quick, argv, compiled)
 

@@ -27,7 +27,7 @@ import time
 
 import torch
 
-from .memory import _speed_row, weight_format
+from .memory import speed_row, weight_format
 from .speculative import forward_fn
 from .speed import decode_flops_per_step
 from .timing import compare
@@ -92,7 +92,7 @@ def compiled_speed(model, label: str, roofs: dict, position: int, rounds: int, m
         log(compiled_lines([row])[0])
         return row
     flops = decode_flops_per_step(model, 1, position)["total"]
-    row.update(_speed_row(label, row["format"], q4, vs_fp32.median_b, vs_fp32.spread("b"), flops, roofs, position))
+    row.update(speed_row(label, row["format"], q4, vs_fp32.median_b, vs_fp32.spread("b"), flops, roofs, position))
     row.update(compile_s=compile_s, first_compile=first_compile, graphs=graphs, max_abs_diff_vs_eager=diff,
                speedup=vs_fp32.ratio, interval=list(vs_fp32.interval), noise=list(vs_fp32.noise),
                verdict=vs_fp32.verdict(1.0), times_fp32_s=vs_fp32.a, times_s=vs_fp32.b,

@@ -182,6 +182,13 @@ def test_command_compiles_unless_quick_or_told_not_to(tmp_path, monkeypatch, arg
     assert runs[0][-1] is compiled
 
 
+def test_an_option_given_with_quick_wins_over_its_small_default(tmp_path, monkeypatch):
+    runs = []
+    monkeypatch.setattr(bm, "run", lambda *args: runs.append(args) or 0)
+    assert bm.main(["--quick", "--excerpts", "10", "--out", str(tmp_path / "x.json")]) == 0
+    assert runs[0][1:5] == (10, 2, 4, 2)                  # excerpts given; prompts, new tokens, rounds quick
+
+
 def test_compiled_int4_step_agrees_with_eager_and_is_timed_against_both():
     """A real torch.compile (a one-block model; torch's caches allowed): the compiled step's logits equal the
     eager int4 step's, the compile time is apart from the timed samples, and both comparisons carry
