@@ -1,6 +1,7 @@
 """``claims``: the original tutorial's performance claims, each measured on this machine or read from
 a results file measured on named hardware, with an interval and a verdict decided by code. The rows,
 their verdict rules and the printed table live in ``claims_table``; here, what each claim measures.
+(Over 300 lines: each claim is one method of ``ClaimRunner``, which chapter 04 calls claim by claim.)
 
     python -m nanoinfer_lib.benchmark claims --out claims.json [--quick] [--no-compile]
 

@@ -1,5 +1,5 @@
 """Exercises of chapter 03 (sampling). Each check prints a friendly verdict and returns a Verdict.
-(About 300 lines: five exercises' checks, each with the hints that name its usual mistakes.)"""
+(Over 300 lines: five exercises' checks, each with the hints that name its usual mistakes.)"""
 from __future__ import annotations
 
 import math

@@ -165,7 +165,7 @@ class Engine:
                 seq.num_cached += n
                 self.block_manager.register(seq)
             rows = [i for i, s in enumerate(seqs) if s.num_pending == 0]     # prompts complete: sample
-            tokens = self._sample([seqs[i] for i in rows], logits if len(rows) == len(seqs) else logits[rows])
+            tokens = self._sample([seqs[i] for i in rows], logits[rows])
             outputs = [self._advance(seqs[i], t) for i, t in zip(rows, tokens)]
             self._record(kind, batch, len(tokens))
             return outputs
@@ -175,8 +175,7 @@ class Engine:
         out = [0] * len(seqs)
         greedy = [i for i, s in enumerate(seqs) if s.params.greedy and not s.params.penalises]
         if greedy:
-            rows = logits if len(greedy) == len(seqs) else logits[greedy]
-            for i, t in zip(greedy, seqs[greedy[0]].params.sample(rows).tolist()):
+            for i, t in zip(greedy, seqs[greedy[0]].params.sample(logits[greedy]).tolist()):
                 out[i] = t
         for i in sorted(set(range(len(seqs))) - set(greedy)):
             s = seqs[i]
