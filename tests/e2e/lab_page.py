@@ -9,6 +9,7 @@ import re
 import time
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")     # colours in IPython tracebacks
+WIDGET_PROBE_FOLLOW_UP = re.compile(r"No such comm: [0-9a-f-]+")
 
 # JS: the NotebookPanel of the notebook at `path` (relative to the server root).
 _PANEL = """
@@ -101,8 +102,18 @@ class LabNotebook:
         }""", self.path)
 
     def kernel_complaints(self) -> list[str]:
-        """Everything the kernel sent to stderr or raised since the notebook opened, in order."""
-        return [ANSI.sub("", t) for t in self.page.evaluate("() => window.__kernelComplaints.slice()")]
+        """Everything the kernel sent to stderr or raised since the notebook opened, in order, less the
+        widget manager's probe: on connecting, JupyterLab's widget manager opens a comm to ipywidgets'
+        ``jupyter.widget.control`` target (to restore widgets), and when that reaches the kernel before the
+        notebook imported ipywidgets, ipykernel logs "No such comm target registered" and then "No such
+        comm" for each message on that comm. The race is JupyterLab's, and no cell's output shows it."""
+        out, probed = [], False
+        for text in (ANSI.sub("", t) for t in self.page.evaluate("() => window.__kernelComplaints.slice()")):
+            if text.strip() == "No such comm target registered: jupyter.widget.control":
+                probed = True
+            elif not (probed and WIDGET_PROBE_FOLLOW_UP.fullmatch(text.strip())):
+                out.append(text)
+        return out
 
     def state(self) -> dict:
         return self.page.evaluate(_STATE, self.path)
